@@ -1,0 +1,247 @@
+"""The worker runtime: outbox relay, consumers, periodic loops and heartbeats in one process.
+
+Long-lived (`run()`): every part runs until SIGTERM/SIGINT; the heartbeat goes out every
+`heartbeat_interval_seconds` through the service's own outbox, so a worker whose database or
+broker is gone falls silent, which is what ops should see. `--once` (`run_once()`): one pass of
+each loop, then a final heartbeat carrying the outcome, published before exit when the broker
+answers (otherwise the next relay publishes it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from aio_pika.abc import AbstractRobustConnection
+from scheduler_contracts import Envelope
+from scheduler_contracts.events.workers import heartbeat_class
+from scheduler_contracts.topology import TOPOLOGY, Topology
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from servicekit import outbox
+from servicekit.broker import connect
+from servicekit.consumer import Consumer
+from servicekit.db import create_engine, create_sessionmaker, unit_of_work
+from servicekit.relay import OutboxRelay
+from servicekit.settings import KitSettings
+from servicekit.telemetry import set_process_provider, tracer_provider
+
+log = logging.getLogger(__name__)
+
+LoopFn = Callable[[], Awaitable[str | None]]
+
+
+@dataclass
+class Loop:
+    """A periodic job; `fn` does one pass and returns a short summary of what it did."""
+
+    name: str
+    fn: LoopFn
+    interval_seconds: float
+
+
+@dataclass
+class WorkerContext:
+    settings: KitSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    topology: Topology
+
+
+ConsumerFactory = Callable[[WorkerContext], Sequence[Consumer]]
+LoopFactory = Callable[[WorkerContext], Sequence[Loop]]
+
+
+@dataclass
+class WorkerRuntime:
+    settings: KitSettings
+    worker: str  # e.g. "scheduler-sync"; the name ops shows
+    consumers: ConsumerFactory | None = None
+    loops: LoopFactory | None = None
+    topology: Topology | None = None
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    instance_id: str = field(
+        default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    )
+
+    def __post_init__(self) -> None:
+        self.stop = asyncio.Event()
+        if self.topology is None:
+            self.topology = Topology(queues=TOPOLOGY.queues, prefix=self.settings.broker_prefix)
+
+    # -- pieces ---------------------------------------------------------------------------
+
+    def _context(self) -> WorkerContext:
+        engine = create_engine(
+            self.settings.sqlalchemy_url,
+            pool_size=self.settings.db_pool_size,
+            application_name=self.worker,
+        )
+        assert self.topology is not None
+        return WorkerContext(self.settings, engine, create_sessionmaker(engine), self.topology)
+
+    def _relay(self) -> OutboxRelay:
+        s = self.settings
+        provider = tracer_provider(s.service_name, s.otel_exporter_otlp_endpoint)
+        assert self.topology is not None
+        return OutboxRelay(
+            dsn=s.asyncpg_dsn,
+            amqp_url=s.amqp_url,
+            tracer=provider.get_tracer("servicekit.relay"),
+            topology=self.topology,
+            retry_delays_ms=s.consumer_retry_delays_ms,
+            batch_size=s.outbox_batch_size,
+            poll_interval=s.outbox_poll_interval_ms / 1000,
+            lease_seconds=s.outbox_lease_seconds,
+            publish_timeout=min(10.0, s.outbox_lease_seconds / 2),
+            retention_hours=s.outbox_retention_hours,
+            name=self.worker,
+        )
+
+    async def _heartbeat(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        mode: str,
+        state: str,
+        ok: bool | None = None,
+        summary: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        s = self.settings
+        data = heartbeat_class(s.service_name)(
+            service=s.service_name,
+            worker=self.worker,
+            instance_id=self.instance_id,
+            mode=mode,  # type: ignore[arg-type]
+            state=state,  # type: ignore[arg-type]
+            interval_seconds=s.heartbeat_interval_seconds if mode == "loop" else None,
+            started_at=self.started_at,
+            sent_at=datetime.now(UTC),
+            last_run_ok=ok,
+            last_run_summary=summary[:2000] if summary else None,
+            last_error=error[:2000] if error else None,
+        )
+        async with unit_of_work(sessions) as session:
+            await outbox.add(session, Envelope.build(data, source=s.service_name))
+
+    # -- long-lived -----------------------------------------------------------------------
+
+    def install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.stop.set)
+
+    async def run(self) -> int:
+        s = self.settings
+        s.check_for_start()
+        set_process_provider(tracer_provider(s.service_name, s.otel_exporter_otlp_endpoint))
+        ctx = self._context()
+        relay = self._relay()
+        relay_stop = asyncio.Event()
+        tasks: list[asyncio.Task[None]] = [
+            asyncio.create_task(relay.run(relay_stop), name="relay"),
+            asyncio.create_task(self._heartbeats(ctx.sessions), name="heartbeat"),
+        ]
+        for job in self.loops(ctx) if self.loops else ():
+            tasks.append(asyncio.create_task(self._run_loop(job), name=job.name))
+        consumers = list(self.consumers(ctx)) if self.consumers else []
+        connection: AbstractRobustConnection | None = None
+        try:
+            if consumers:
+                connection = await self._connect_until_stopped()
+                if connection is not None:
+                    for consumer in consumers:
+                        await consumer.start(connection)
+            log.info("%s running (%d consumers)", self.worker, len(consumers))
+            await self.stop.wait()
+        finally:
+            log.info("%s stopping", self.worker)
+            for consumer in consumers:
+                await consumer.stop()
+            for task in tasks[1:]:
+                task.cancel()
+            await asyncio.gather(*tasks[1:], return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await self._heartbeat(ctx.sessions, mode="loop", state="stopping")
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(relay.drain(), timeout=5)
+            relay_stop.set()
+            await asyncio.gather(tasks[0], return_exceptions=True)
+            if connection is not None:
+                with contextlib.suppress(Exception):
+                    await connection.close()
+            await ctx.engine.dispose()
+        return 0
+
+    async def _connect_until_stopped(self) -> AbstractRobustConnection | None:
+        delay = 0.5
+        while not self.stop.is_set():
+            try:
+                return await connect(self.settings.amqp_url, name=self.worker)
+            except Exception as exc:
+                log.warning("broker unavailable (%s); retrying in %.1fs", exc, delay)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), timeout=delay)
+                delay = min(delay * 2, 10)
+        return None
+
+    async def _heartbeats(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        state = "starting"
+        while True:
+            try:
+                await self._heartbeat(sessions, mode="loop", state=state)
+                state = "running"
+            except Exception as exc:
+                log.warning("heartbeat not recorded: %s", exc)
+            await asyncio.sleep(self.settings.heartbeat_interval_seconds)
+
+    async def _run_loop(self, job: Loop) -> None:
+        while True:
+            try:
+                summary = await job.fn()
+                if summary:
+                    log.info("%s: %s", job.name, summary)
+            except Exception:
+                log.exception("%s pass failed", job.name)
+            await asyncio.sleep(job.interval_seconds)
+
+    # -- once -----------------------------------------------------------------------------
+
+    async def run_once(self) -> int:
+        """One pass of every loop; exit code 0 when all succeeded, 1 otherwise."""
+        s = self.settings
+        s.check_for_start()
+        set_process_provider(tracer_provider(s.service_name, s.otel_exporter_otlp_endpoint))
+        ctx = self._context()
+        ok, summaries, error = True, [], None
+        try:
+            for job in self.loops(ctx) if self.loops else ():
+                try:
+                    summaries.append(f"{job.name}: {await job.fn() or 'done'}")
+                except Exception as exc:
+                    log.exception("%s failed", job.name)
+                    ok, error = False, f"{job.name}: {type(exc).__name__}: {exc}"
+            await self._heartbeat(
+                ctx.sessions, mode="once", state="finished", ok=ok,
+                summary="; ".join(summaries), error=error,
+            )
+            relay = self._relay()
+            try:
+                await asyncio.wait_for(relay.drain(), timeout=15)
+            except Exception as exc:
+                log.warning("outbox not drained (%s); a running relay will publish it", exc)
+            finally:
+                await relay.close()
+        finally:
+            await ctx.engine.dispose()
+        return 0 if ok else 1
