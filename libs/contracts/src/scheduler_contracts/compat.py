@@ -29,7 +29,6 @@ RETIRED_TYPES: frozenset[str] = frozenset()
 
 _UPPER_BOUNDS = ("maxLength", "maxItems", "maximum", "exclusiveMaximum")
 _LOWER_BOUNDS = ("minLength", "minItems", "minimum", "exclusiveMinimum")
-_EXACT = ("pattern", "format")
 
 
 # --- the comparison -------------------------------------------------------------------------
@@ -42,14 +41,13 @@ def incompatibilities(old_schema: Schema, new_schema: Schema) -> list[str]:
     return problems
 
 
-def _compare(old: Schema, new: Schema, old_root: Schema, new_root: Schema, path: str,
-             problems: list[str]) -> None:  # fmt: skip
+def _compare(
+    old: Schema, new: Schema, old_root: Schema, new_root: Schema, path: str, problems: list[str]
+) -> None:
     old_by_type = _by_type(_branches(old, old_root))
     new_by_type = _by_type(_branches(new, new_root))
     if old_by_type.keys() != new_by_type.keys():
-        problems.append(
-            f"{path}: type changed from {_types(old_by_type)} to {_types(new_by_type)}"
-        )
+        problems.append(f"{path}: type changed from {_types(old_by_type)} to {_types(new_by_type)}")
         return
     for json_type, old_branches in old_by_type.items():
         new_branches = new_by_type[json_type]
@@ -65,8 +63,9 @@ def _compare(old: Schema, new: Schema, old_root: Schema, new_root: Schema, path:
                 _compare(o["items"], n["items"], old_root, new_root, f"{path}[]", problems)
 
 
-def _compare_objects(old: Schema, new: Schema, old_root: Schema, new_root: Schema, path: str,
-                     problems: list[str]) -> None:  # fmt: skip
+def _compare_objects(
+    old: Schema, new: Schema, old_root: Schema, new_root: Schema, path: str, problems: list[str]
+) -> None:
     old_props: Mapping[str, Schema] = old.get("properties", {})
     new_props: Mapping[str, Schema] = new.get("properties", {})
     old_required, new_required = set(old.get("required", ())), set(new.get("required", ()))
@@ -101,9 +100,15 @@ def _compare_constraints(old: Schema, new: Schema, path: str, problems: list[str
     for key in _LOWER_BOUNDS:
         if key in new and (key not in old or new[key] > old[key]):
             problems.append(f"{path}: {key} tightened from {old.get(key)} to {new[key]}")
-    for key in _EXACT:
-        if key in new and new[key] != old.get(key):
-            problems.append(f"{path}: {key} changed from {old.get(key)!r} to {new[key]!r}")
+    if "pattern" in new and new["pattern"] != old.get("pattern"):
+        problems.append(
+            f"{path}: pattern changed from {old.get('pattern')!r} to {new['pattern']!r}"
+        )
+    # A format is part of the type (uuid vs any string), so dropping it is a change as well.
+    if new.get("format") != old.get("format"):
+        problems.append(
+            f"{path}: format changed from {old.get('format')!r} to {new.get('format')!r}"
+        )
 
 
 def _branches(schema: Schema, root: Schema, depth: int = 0) -> list[Schema]:
@@ -233,9 +238,17 @@ def _committed_versions(schemas_dir: Path) -> list[tuple[str, str]] | None:
     # `--raw` lists the blob each commit gave each file; first-parent diffs make merge
     # resolutions count too. Fails (→ None) outside a repository or before the first commit.
     log = _git(
-        git, schemas_dir, "log", "--format=", "--raw", "--no-abbrev", "--no-renames",
-        "--diff-merges=first-parent", "--", ".",
-    )  # fmt: skip
+        git,
+        schemas_dir,
+        "log",
+        "--format=",
+        "--raw",
+        "--no-abbrev",
+        "--no-renames",
+        "--diff-merges=first-parent",
+        "--",
+        ".",
+    )
     if log is None:
         return None
     blobs: dict[str, str] = {}  # blob id → file name

@@ -23,19 +23,20 @@ C = TypeVar("C", bound=type[EventData])
 
 
 def register(cls: C) -> C:
-    """Class decorator adding a payload class to the catalog (checked, so mistakes fail at import)."""
-    name = getattr(cls, "type_name", None)
+    """Class decorator: add a payload class to the catalog, checked so mistakes fail at import."""
+    klass: type[EventData] = cls  # mypy resolves pydantic's class attributes on this, not on C
+    name = getattr(klass, "type_name", None)
     if not isinstance(name, str) or not TYPE_NAME_PATTERN.fullmatch(name):
-        raise ValueError(f"{cls.__name__}: invalid type_name {name!r}")
-    if cls.stability not in ("draft", "stable") or cls.kind not in ("event", "command"):
-        raise ValueError(f"{name}: invalid stability {cls.stability!r} or kind {cls.kind!r}")
+        raise ValueError(f"{klass.__name__}: invalid type_name {name!r}")
+    if klass.stability not in ("draft", "stable") or klass.kind not in ("event", "command"):
+        raise ValueError(f"{name}: invalid stability {klass.stability!r} or kind {klass.kind!r}")
     # A field named like a class attribute would be silently shadowed (pydantic only warns).
-    clashes = [f for f in cls.model_fields if f in _CLASS_ATTRIBUTES]
+    clashes = [f for f in klass.model_fields if f in _CLASS_ATTRIBUTES]
     if clashes:
         raise ValueError(f"{name}: field names {clashes} are reserved")
-    if name in _REGISTRY and _REGISTRY[name] is not cls:
+    if name in _REGISTRY and _REGISTRY[name] is not klass:
         raise ValueError(f"event type {name} registered twice")
-    _REGISTRY[name] = cls
+    _REGISTRY[name] = klass
     return cls
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import (
     AbstractChannel,
+    AbstractConnection,
     AbstractExchange,
     AbstractRobustConnection,
     DeliveryMode,
@@ -57,7 +58,7 @@ async def connect(url: str, *, name: str = "") -> AbstractRobustConnection:
     )
 
 
-async def open_publish_channel(connection: AbstractRobustConnection) -> AbstractChannel:
+async def open_publish_channel(connection: AbstractConnection) -> AbstractChannel:
     """A channel where every publish waits for the broker's confirm and fails if unroutable."""
     return await connection.channel(publisher_confirms=True, on_return_raises=True)
 

@@ -26,13 +26,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 from aiormq.exceptions import AMQPError, ChannelInvalidStateError, DeliveryError
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Tracer
 from scheduler_contracts.topology import TOPOLOGY, Topology
 
-from servicekit.broker import connect, declare_topology, make_message, open_publish_channel
+from servicekit.broker import declare_topology, make_message, open_publish_channel
 from servicekit.outbox import NOTIFY_CHANNEL
 from servicekit.telemetry import extract_context
 
@@ -70,7 +71,14 @@ DELETE FROM outbox WHERE seq IN (
     SELECT seq FROM outbox WHERE published_at < now() - make_interval(secs => $1) LIMIT 5000)
 """
 
-_BROKER_ERRORS = (AMQPError, ChannelInvalidStateError, ConnectionError, OSError, asyncio.TimeoutError)
+_BROKER_ERRORS = (
+    AMQPError,
+    ChannelInvalidStateError,
+    ConnectionError,
+    OSError,
+    RuntimeError,
+    asyncio.TimeoutError,
+)
 
 
 @dataclass
@@ -116,7 +124,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._pool: asyncpg.Pool | None = None
         self._listener: asyncpg.Connection | None = None
-        self._connection: AbstractRobustConnection | None = None
+        self._connection: AbstractConnection | None = None
         self._channel: AbstractChannel | None = None
         self._exchanges: dict[str, AbstractExchange] = {}
         self._last_prune = 0.0
@@ -142,15 +150,30 @@ class OutboxRelay:
         return self._pool
 
     async def _ensure_broker(self) -> None:
-        if self._channel is not None and not self._channel.is_closed:
+        if (
+            self._connection is not None
+            and not self._connection.is_closed
+            and self._channel is not None
+            and not self._channel.is_closed
+        ):
             return
-        if self._connection is None:
-            self._connection = await connect(self._amqp_url, name=f"relay {self._owner}")
+        await self._drop_broker()
+        # A plain connection, rebuilt by us after any failure: a robust one reconnects in the
+        # background but refuses new channels until it has, which only hides the outage.
+        self._connection = await aio_pika.connect(
+            self._amqp_url, timeout=10, client_properties={"connection_name": f"relay {self._owner}"}
+        )
         self._channel = await open_publish_channel(self._connection)
         exchanges = await declare_topology(
             self._channel, self._topology, retry_delays_ms=self._retry_delays
         )
         self._exchanges = {ex.name: ex for ex in exchanges.values()}
+
+    async def _drop_broker(self) -> None:
+        connection, self._connection, self._channel = self._connection, None, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.close()
 
     def _on_notify(self, *_: Any) -> None:
         self._wake.set()
@@ -165,11 +188,7 @@ class OutboxRelay:
             with contextlib.suppress(Exception):
                 await self._listener.close()
             self._listener = None
-        if self._connection is not None:
-            with contextlib.suppress(Exception):
-                await self._connection.close()
-            self._connection = None
-            self._channel = None
+        await self._drop_broker()
 
     # -- work -----------------------------------------------------------------------------
 
@@ -181,11 +200,16 @@ class OutboxRelay:
                 try:
                     published = await self.publish_batch()
                     failures = 0
-                except (*_BROKER_ERRORS, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                except Exception as exc:
+                    # The relay must outlive any outage: log, back off, rebuild what broke.
                     failures += 1
                     delay = min(0.2 * 2**failures, 5.0)
-                    log.warning("outbox relay: %s; retrying in %.1fs", exc, delay)
-                    await self._reset_broker_if_broken()
+                    log.warning("outbox relay: %s: %s; retrying in %.1fs",
+                                type(exc).__name__, exc, delay)
+                    if isinstance(exc, _BROKER_ERRORS) or self._broker_broken():
+                        await self._drop_broker()
+                    if isinstance(exc, asyncpg.InterfaceError | OSError):
+                        await self._drop_db()
                     await _wait(stop, delay)
                     continue
                 if published >= self._batch_size:
@@ -214,9 +238,21 @@ class OutboxRelay:
                 break
         return total
 
-    async def _reset_broker_if_broken(self) -> None:
-        if self._channel is not None and self._channel.is_closed:
-            self._channel = None
+    def _broker_broken(self) -> bool:
+        return (
+            self._connection is None
+            or self._connection.is_closed
+            or self._channel is None
+            or self._channel.is_closed
+        )
+
+    async def _drop_db(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.terminate()
+        if self._listener is not None:
+            self._listener.terminate()
+            self._listener = None
 
     async def _maybe_prune(self) -> None:
         now = time.monotonic()

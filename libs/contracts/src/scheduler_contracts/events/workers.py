@@ -39,7 +39,11 @@ def _per_service(service: str) -> type[WorkerHeartbeat]:
     cls = type(
         f"{service.title()}WorkerHeartbeat",
         (WorkerHeartbeat,),
-        {"type_name": f"{service}.worker.heartbeat.v1", "__module__": __name__},
+        {
+            "type_name": f"{service}.worker.heartbeat.v1",
+            "__module__": __name__,
+            "__doc__": WorkerHeartbeat.__doc__,  # the exported schema's description
+        },
     )
     register(cls)
     return cls
