@@ -23,12 +23,17 @@ from .conftest import KitDb, effects, sample_event
 FAST_RETRIES = [50, 100]
 
 
-async def _publish(amqp, topology: Topology, envelope: Envelope, *, raw: bytes | None = None) -> None:
+async def _publish(
+    amqp, topology: Topology, envelope: Envelope, *, raw: bytes | None = None
+) -> None:
     channel = await amqp.channel(publisher_confirms=True)
     exchanges = await declare_topology(channel, topology, retry_delays_ms=FAST_RETRIES)
     await exchanges["events"].publish(
-        make_message(raw or envelope.model_dump_json().encode(), message_id=str(envelope.id),
-                     type_name=envelope.type),
+        make_message(
+            raw or envelope.model_dump_json().encode(),
+            message_id=str(envelope.id),
+            type_name=envelope.type,
+        ),
         routing_key=envelope.type,
     )
     await channel.close()
@@ -73,7 +78,9 @@ async def _record(session: AsyncSession, envelope: Envelope) -> None:
     await session.execute(effects.insert().values(event_id=envelope.id, note=envelope.type))
 
 
-async def test_same_event_delivered_twice_has_its_effect_once(clean_db: KitDb, topology, amqp) -> None:
+async def test_same_event_delivered_twice_has_its_effect_once(
+    clean_db: KitDb, topology, amqp
+) -> None:
     consumer = _consumer(clean_db, topology, _record)
     await consumer.start(amqp)
     try:
@@ -183,10 +190,15 @@ async def test_malformed_message_goes_to_dead_letter_queue_without_a_handler_cal
     assert "malformed envelope" in dead[0].headers[LAST_ERROR_HEADER]
 
 
-async def test_unknown_event_type_is_acknowledged_and_skipped(clean_db: KitDb, topology, amqp) -> None:
+async def test_unknown_event_type_is_acknowledged_and_skipped(
+    clean_db: KitDb, topology, amqp
+) -> None:
     consumer = Consumer(
-        queue=topology.queues[0].name, name="kit-test", sessions=clean_db.sessions,
-        handlers={"other.thing.happened.v1": _record}, topology=topology,
+        queue=topology.queues[0].name,
+        name="kit-test",
+        sessions=clean_db.sessions,
+        handlers={"other.thing.happened.v1": _record},
+        topology=topology,
         retry_delays_ms=FAST_RETRIES,
     )
     await consumer.start(amqp)

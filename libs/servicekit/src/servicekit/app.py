@@ -55,7 +55,7 @@ def build_app(
     app.state.settings = settings
     app.state.tracer_provider = provider
     install_error_handlers(app)
-    all_checks = [*( [database_check] if with_database else []), *checks]
+    all_checks = [*([database_check] if with_database else []), *checks]
     app.include_router(health_router(all_checks))
     for router in routers:
         app.include_router(router)

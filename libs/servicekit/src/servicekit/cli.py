@@ -64,7 +64,9 @@ def main(commands: ServiceCommands, argv: Sequence[str] | None = None) -> None:
         return
     import uvicorn
 
-    configure_logging(settings.service_name, json_lines=settings.json_logs, level=settings.log_level)
+    configure_logging(
+        settings.service_name, json_lines=settings.json_logs, level=settings.log_level
+    )
     uvicorn.run(
         commands.app_factory,
         factory=True,

@@ -139,8 +139,12 @@ class Consumer:
                 span.set_status(trace.Status(trace.StatusCode.ERROR, "malformed envelope"))
                 await self._dead_letter(message, attempt, f"malformed envelope: {exc}")
                 return
-            with bind_context(event_id=str(envelope.id), event_type=envelope.type,
-                              org_id=str(envelope.org_id or ""), subject=envelope.subject or ""):
+            with bind_context(
+                event_id=str(envelope.id),
+                event_type=envelope.type,
+                org_id=str(envelope.org_id or ""),
+                subject=envelope.subject or "",
+            ):
                 try:
                     outcome = await self._apply(envelope)
                 except PermanentError as exc:
@@ -200,16 +204,24 @@ class Consumer:
     async def _retry(self, message: AbstractIncomingMessage, attempt: int, error: str) -> None:
         delay = self._delay_for(attempt)
         exchange = self._exchanges[f"delay.{delay}"]
-        headers = {**dict(message.headers or {}), ATTEMPT_HEADER: attempt + 1,
-                   LAST_ERROR_HEADER: error[:1000]}
+        headers = {
+            **dict(message.headers or {}),
+            ATTEMPT_HEADER: attempt + 1,
+            LAST_ERROR_HEADER: error[:1000],
+        }
         if await self._republish(message, exchange, headers):
             self.stats.retried += 1
 
-    async def _dead_letter(self, message: AbstractIncomingMessage, attempt: int, error: str) -> None:
+    async def _dead_letter(
+        self, message: AbstractIncomingMessage, attempt: int, error: str
+    ) -> None:
         exchange = self._exchanges["dlx"]
-        headers = {**dict(message.headers or {}), ATTEMPT_HEADER: attempt,
-                   LAST_ERROR_HEADER: error[:1000],
-                   ORIGINAL_QUEUE_HEADER: self.topology.name(self.queue)}
+        headers = {
+            **dict(message.headers or {}),
+            ATTEMPT_HEADER: attempt,
+            LAST_ERROR_HEADER: error[:1000],
+            ORIGINAL_QUEUE_HEADER: self.topology.name(self.queue),
+        }
         if await self._republish(message, exchange, headers):
             self.stats.dead_lettered += 1
 

@@ -12,7 +12,12 @@ from contextlib import asynccontextmanager
 import asyncpg
 from sqlalchemy import MetaData
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 # Explicit constraint names, so migrations are reviewable and stable.
 NAMING_CONVENTION = {

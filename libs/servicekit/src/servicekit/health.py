@@ -32,8 +32,10 @@ def health_router(checks: Sequence[Check]) -> APIRouter:
     async def readyz(request: Request) -> JSONResponse:
         results = await asyncio.gather(*(check(request) for check in checks))
         ok = all(r[1] for r in results)
-        body = {"status": "ready" if ok else "not_ready",
-                "checks": {name: detail for name, _, detail in results}}
+        body = {
+            "status": "ready" if ok else "not_ready",
+            "checks": {name: detail for name, _, detail in results},
+        }
         return JSONResponse(body, status_code=200 if ok else 503)
 
     return router

@@ -18,12 +18,14 @@ from typing import Any
 
 from servicekit.telemetry import current_trace_id
 
-_context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("log_context", default={})
+_context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "log_context", default=None
+)
 
 
 @contextlib.contextmanager
 def bind_context(**values: str) -> Iterator[None]:
-    token = _context.set({**_context.get(), **{k: v for k, v in values.items() if v}})
+    token = _context.set({**(_context.get() or {}), **{k: v for k, v in values.items() if v}})
     try:
         yield
     finally:
@@ -38,7 +40,7 @@ class _ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.service = self.service
         record.trace_id = current_trace_id() or ""
-        record.ctx = _context.get()
+        record.ctx = _context.get() or {}
         return True
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import MetaData, pool
+from sqlalchemy import Connection, MetaData, pool
 from sqlalchemy.ext.asyncio import async_engine_from_config
 
 from servicekit.db import create_database_if_missing
@@ -53,7 +53,7 @@ async def _run_online(url: str, metadata: MetaData) -> None:
         await engine.dispose()
 
 
-def _do_run(connection: object, metadata: MetaData) -> None:
+def _do_run(connection: Connection, metadata: MetaData) -> None:
     context.configure(connection=connection, target_metadata=metadata, compare_type=True)
     with context.begin_transaction():
         context.run_migrations()

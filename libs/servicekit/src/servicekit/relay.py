@@ -25,8 +25,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 import aio_pika
+import asyncpg
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 from aiormq.exceptions import AMQPError, ChannelInvalidStateError, DeliveryError
 from opentelemetry import propagate, trace
@@ -161,7 +161,9 @@ class OutboxRelay:
         # A plain connection, rebuilt by us after any failure: a robust one reconnects in the
         # background but refuses new channels until it has, which only hides the outage.
         self._connection = await aio_pika.connect(
-            self._amqp_url, timeout=10, client_properties={"connection_name": f"relay {self._owner}"}
+            self._amqp_url,
+            timeout=10,
+            client_properties={"connection_name": f"relay {self._owner}"},
         )
         self._channel = await open_publish_channel(self._connection)
         exchanges = await declare_topology(
@@ -204,8 +206,9 @@ class OutboxRelay:
                     # The relay must outlive any outage: log, back off, rebuild what broke.
                     failures += 1
                     delay = min(0.2 * 2**failures, 5.0)
-                    log.warning("outbox relay: %s: %s; retrying in %.1fs",
-                                type(exc).__name__, exc, delay)
+                    log.warning(
+                        "outbox relay: %s: %s; retrying in %.1fs", type(exc).__name__, exc, delay
+                    )
                     if isinstance(exc, _BROKER_ERRORS) or self._broker_broken():
                         await self._drop_broker()
                     if isinstance(exc, asyncpg.InterfaceError | OSError):
@@ -284,7 +287,13 @@ class OutboxRelay:
             elif isinstance(result, DeliveryError):
                 # Nacked or returned (no queue bound for this routing key): a topology bug,
                 # retried with backoff and visible in last_error.
-                failed.append((row["seq"], f"{type(result).__name__}: {result}", _row_backoff(row["attempts"])))
+                failed.append(
+                    (
+                        row["seq"],
+                        f"{type(result).__name__}: {result}",
+                        _row_backoff(row["attempts"]),
+                    )
+                )
             elif isinstance(result, BaseException):
                 broker_down = result
                 failed.append((row["seq"], f"{type(result).__name__}: {result}", 0.0))
@@ -297,7 +306,11 @@ class OutboxRelay:
             )
             self.stats.failed += len(failed)
         if broker_down is not None and not done:
-            raise broker_down if isinstance(broker_down, Exception) else RuntimeError(str(broker_down))
+            raise (
+                broker_down
+                if isinstance(broker_down, Exception)
+                else RuntimeError(str(broker_down))
+            )
         return len(done)
 
     async def _publish_row(self, row: asyncpg.Record) -> None:
@@ -330,7 +343,10 @@ class OutboxRelay:
         )
         try:
             await exchange.publish(
-                message, routing_key=row["routing_key"], mandatory=True, timeout=self._publish_timeout
+                message,
+                routing_key=row["routing_key"],
+                mandatory=True,
+                timeout=self._publish_timeout,
             )
         except BaseException as exc:
             span.record_exception(exc)

@@ -23,9 +23,17 @@ Environment = Literal["production", "development", "test"]
 
 # Values that are fine on a laptop and fatal in production.
 WELL_KNOWN_SECRETS = frozenset(
-    {"", "test-webhook-secret", "dev-internal-token-secret", "changeme", "secret", "dev-session-secret"}
+    {
+        "",
+        "test-webhook-secret",
+        "dev-internal-token-secret-not-for-production",
+        "changeme",
+        "secret",
+    }
 )
-DEV_INTERNAL_TOKEN_SECRET = "dev-internal-token-secret"  # noqa: S105 - dev/test only, refused in production
+DEV_INTERNAL_TOKEN_SECRET = "dev-internal-token-secret-not-for-production"  # noqa: S105 - dev/test only, refused in production
+
+MIN_SECRET_LENGTH = 32  # HS256 keys shorter than the hash are weak (RFC 7518 §3.2)
 
 # Fields that must never fall back to an unprefixed variable: a generic DATABASE_URL in the
 # environment would otherwise point every service at one database.
@@ -72,6 +80,7 @@ class KitSettings(BaseSettings):
     consumer_max_attempts: int = Field(default=5, ge=1, le=100)
     consumer_retry_delays_ms: list[int] = Field(default_factory=lambda: [1000, 5000, 30000, 120000])
     heartbeat_interval_seconds: float = Field(default=5.0, gt=0)
+    inbox_retention_hours: float = Field(default=7 * 24, gt=1)
 
     @classmethod
     def settings_customise_sources(
@@ -105,19 +114,19 @@ class KitSettings(BaseSettings):
     @property
     def sqlalchemy_url(self) -> str:
         """The service's own database, with the asyncpg driver."""
-        raw = self.database_url or str(
-            make_url(self.postgres_url).set(database=self.database_name)
-        )
-        return make_url(raw).set(drivername="postgresql+asyncpg").render_as_string(
-            hide_password=False
+        raw = self.database_url or make_url(self.postgres_url).set(
+            database=self.database_name
+        ).render_as_string(hide_password=False)
+        return (
+            make_url(raw).set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
         )
 
     @property
     def asyncpg_dsn(self) -> str:
         return (
-            make_url(self.sqlalchemy_url).set(drivername="postgresql").render_as_string(
-                hide_password=False
-            )
+            make_url(self.sqlalchemy_url)
+            .set(drivername="postgresql")
+            .render_as_string(hide_password=False)
         )
 
     @property
@@ -139,12 +148,15 @@ class KitSettings(BaseSettings):
         bad = [
             name
             for name, value in self.secret_fields().items()
-            if value is None or value.get_secret_value().strip() in WELL_KNOWN_SECRETS
+            if value is None
+            or value.get_secret_value().strip() in WELL_KNOWN_SECRETS
+            or len(value.get_secret_value()) < MIN_SECRET_LENGTH
         ]
         if bad:
             raise ConfigurationError(
                 f"{self.service_name}: refusing to start in production: "
-                f"{', '.join(sorted(bad))} missing or set to a well-known value "
+                f"{', '.join(sorted(bad))} missing, shorter than {MIN_SECRET_LENGTH} characters "
+                "or set to a well-known value "
                 "(set SCHEDULER_ENV=development for a local sandbox)"
             )
 

@@ -42,7 +42,11 @@ def add_kit_tables(metadata: MetaData) -> tuple[Table, Table]:
         Column("lease_until", DateTime(timezone=True)),
         # The relay only ever looks at unpublished rows: keep that index small.
         Index("ix_outbox_pending", "seq", postgresql_where=text("published_at IS NULL")),
-        Index("ix_outbox_published_at", "published_at", postgresql_where=text("published_at IS NOT NULL")),
+        Index(
+            "ix_outbox_published_at",
+            "published_at",
+            postgresql_where=text("published_at IS NOT NULL"),
+        ),
     )
     inbox = Table(
         "inbox",
@@ -50,7 +54,9 @@ def add_kit_tables(metadata: MetaData) -> tuple[Table, Table]:
         Column("consumer", Text, nullable=False),
         Column("event_id", Uuid, nullable=False),
         Column("event_type", Text, nullable=False),
-        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+        Column(
+            "processed_at", DateTime(timezone=True), nullable=False, server_default=text("now()")
+        ),
         PrimaryKeyConstraint("consumer", "event_id", name="pk_inbox"),
         Index("ix_inbox_processed_at", "processed_at"),
     )

@@ -36,7 +36,9 @@ def tracer_provider(service: str, otlp_endpoint: str | None = None) -> TracerPro
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
             provider.add_span_processor(
-                BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint.rstrip("/") + "/v1/traces"))
+                BatchSpanProcessor(
+                    OTLPSpanExporter(endpoint=otlp_endpoint.rstrip("/") + "/v1/traces")
+                )
             )
         _providers[service] = provider
     return provider

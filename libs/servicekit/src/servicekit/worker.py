@@ -24,6 +24,7 @@ from aio_pika.abc import AbstractRobustConnection
 from scheduler_contracts import Envelope
 from scheduler_contracts.events.workers import heartbeat_class
 from scheduler_contracts.topology import TOPOLOGY, Topology
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from servicekit import outbox
@@ -117,12 +118,14 @@ class WorkerRuntime:
         error: str | None = None,
     ) -> None:
         s = self.settings
-        data = heartbeat_class(s.service_name)(
+        data = heartbeat_class(
+            s.service_name
+        )(
             service=s.service_name,
             worker=self.worker,
             instance_id=self.instance_id,
-            mode=mode,  # type: ignore[arg-type]
-            state=state,  # type: ignore[arg-type]
+            mode=mode,
+            state=state,
             interval_seconds=s.heartbeat_interval_seconds if mode == "loop" else None,
             started_at=self.started_at,
             sent_at=datetime.now(UTC),
@@ -155,6 +158,12 @@ class WorkerRuntime:
         for job in self.loops(ctx) if self.loops else ():
             tasks.append(asyncio.create_task(self._run_loop(job), name=job.name))
         consumers = list(self.consumers(ctx)) if self.consumers else []
+        tracer = tracer_provider(s.service_name, s.otel_exporter_otlp_endpoint).get_tracer(
+            "servicekit.consumer"
+        )
+        for consumer in consumers:
+            consumer.tracer = consumer.tracer or tracer
+        tasks.append(asyncio.create_task(self._housekeeping(ctx), name="housekeeping"))
         connection: AbstractRobustConnection | None = None
         try:
             if consumers:
@@ -205,6 +214,22 @@ class WorkerRuntime:
                 log.warning("heartbeat not recorded: %s", exc)
             await asyncio.sleep(self.settings.heartbeat_interval_seconds)
 
+    async def _housekeeping(self, ctx: WorkerContext) -> None:
+        """Forget inbox entries past the dedupe window (redeliveries come within minutes)."""
+        while True:
+            await asyncio.sleep(600)
+            try:
+                async with unit_of_work(ctx.sessions) as session:
+                    await session.execute(
+                        text(
+                            "DELETE FROM inbox WHERE ctid IN (SELECT ctid FROM inbox "
+                            "WHERE processed_at < now() - make_interval(hours => :h) LIMIT 10000)"
+                        ),
+                        {"h": int(self.settings.inbox_retention_hours)},
+                    )
+            except Exception as exc:
+                log.warning("inbox housekeeping failed: %s", exc)
+
     async def _run_loop(self, job: Loop) -> None:
         while True:
             try:
@@ -223,7 +248,10 @@ class WorkerRuntime:
         s.check_for_start()
         set_process_provider(tracer_provider(s.service_name, s.otel_exporter_otlp_endpoint))
         ctx = self._context()
-        ok, summaries, error = True, [], None
+        ok, error = True, None
+        summaries: list[str] = []
+        if not self.loops:
+            summaries.append("no periodic jobs in this worker")
         try:
             for job in self.loops(ctx) if self.loops else ():
                 try:
@@ -232,8 +260,12 @@ class WorkerRuntime:
                     log.exception("%s failed", job.name)
                     ok, error = False, f"{job.name}: {type(exc).__name__}: {exc}"
             await self._heartbeat(
-                ctx.sessions, mode="once", state="finished", ok=ok,
-                summary="; ".join(summaries), error=error,
+                ctx.sessions,
+                mode="once",
+                state="finished",
+                ok=ok,
+                summary="; ".join(summaries),
+                error=error,
             )
             relay = self._relay()
             try:

@@ -10,7 +10,6 @@ or with another run.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import subprocess
@@ -55,7 +54,7 @@ async def _postgres_answers(url: str) -> bool:
     dsn = make_url(url).set(drivername="postgresql", database="postgres")
     try:
         conn = await asyncpg.connect(dsn.render_as_string(hide_password=False), timeout=3)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+    except (TimeoutError, OSError, asyncpg.PostgresError):
         return False
     await conn.close()
     return True
@@ -136,7 +135,11 @@ def _rabbitmqctl(*args: str) -> bool:
     if not shutil.which("rabbitmqctl"):
         return False
     try:
-        done = subprocess.run(["rabbitmqctl", *args], capture_output=True, timeout=60)  # noqa: S607
+        done = subprocess.run(  # noqa: S603 - fixed program, arguments from this module
+            ["rabbitmqctl", *args],  # noqa: S607
+            capture_output=True,
+            timeout=60,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return done.returncode == 0
@@ -185,5 +188,3 @@ def anyio_backend() -> str:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: long-running scenario (make test-slow)")
-
-

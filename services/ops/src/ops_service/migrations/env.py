@@ -1,0 +1,5 @@
+from ops_service.models import metadata
+from ops_service.settings import Settings
+from servicekit.migrations import run_env
+
+run_env(metadata, lambda: Settings().sqlalchemy_url)

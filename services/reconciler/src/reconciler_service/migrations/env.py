@@ -1,0 +1,5 @@
+from reconciler_service.models import metadata
+from reconciler_service.settings import Settings
+from servicekit.migrations import run_env
+
+run_env(metadata, lambda: Settings().sqlalchemy_url)

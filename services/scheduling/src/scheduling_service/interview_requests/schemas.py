@@ -1,0 +1,118 @@
+"""The request API's shapes (camelCase on the wire, as DESIGN.md's public surface)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+
+class ApiModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin"
+        ) from None
+    return value
+
+
+class CandidateIn(ApiModel):
+    name: str = Field(min_length=1, max_length=200)
+    email: EmailStr
+    time_zone: str = Field(min_length=1, max_length=64)
+
+    _zone = field_validator("time_zone")(_check_zone)
+
+
+class InterviewerIn(ApiModel):
+    email: EmailStr
+    name: str | None = Field(default=None, max_length=200)
+
+
+class RequestCreate(ApiModel):
+    candidate: CandidateIn
+    title: str = Field(min_length=1, max_length=200)
+    icims_application_id: str | None = Field(default=None, min_length=1, max_length=100)
+    mode: Literal["panel", "pool"] = "panel"
+    pool_size: int | None = Field(default=None, ge=1, le=20)
+    interviewers: list[InterviewerIn] = Field(min_length=1, max_length=20)
+    duration_minutes: int = Field(ge=5, le=480)
+    window_start: date
+    window_end: date
+    buffer_before_minutes: int = Field(default=0, ge=0, le=240)
+    buffer_after_minutes: int = Field(default=0, ge=0, le=240)
+    minimum_notice_minutes: int = Field(default=0, ge=0, le=43200)
+    organizer_email: EmailStr | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RequestCreate:
+        if self.window_end < self.window_start:
+            raise ValueError("windowEnd is before windowStart")
+        emails = [i.email.lower() for i in self.interviewers]
+        if len(set(emails)) != len(emails):
+            raise ValueError("an interviewer is listed twice")
+        if self.mode == "pool":
+            if self.pool_size is None:
+                raise ValueError("poolSize is required in pool mode")
+            if self.pool_size > len(self.interviewers):
+                raise ValueError("poolSize is larger than the number of interviewers")
+        elif self.pool_size is not None:
+            raise ValueError("poolSize only applies to pool mode")
+        return self
+
+
+class CandidateOut(ApiModel):
+    name: str
+    email: str
+    time_zone: str
+
+
+class InterviewerOut(ApiModel):
+    email: str
+    name: str | None = None
+
+
+class RequestOut(ApiModel):
+    id: uuid.UUID
+    status: str
+    title: str
+    candidate: CandidateOut
+    icims_application_id: str | None
+    mode: str
+    pool_size: int | None
+    interviewers: list[InterviewerOut]
+    duration_minutes: int
+    window_start: date
+    window_end: date
+    buffer_before_minutes: int
+    buffer_after_minutes: int
+    minimum_notice_minutes: int
+    organizer_email: str | None
+    coordinator_email: str
+    booking_url: str
+    needs_attention: bool
+    attention_reason: str | None
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+
+class RequestPage(ApiModel):
+    items: list[RequestOut]
+    next_cursor: str | None
