@@ -1,0 +1,79 @@
+"""Starts the real processes, as `make up` does, on free ports against this run's databases
+and vhost; their logs go to files, printed when a test fails."""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from servicekit.testing.plugin import BrokerUnderTest, MakeDatabase
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_stack() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("stack", ROOT / "tools" / "stack.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["stack"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+class RunningStack:
+    def __init__(
+        self, stack_module: ModuleType, stack: object, ports: dict[str, int], env: dict[str, str]
+    ) -> None:
+        self.module = stack_module
+        self.stack = stack
+        self.ports = ports
+        self.env = env
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+
+@pytest.fixture(scope="module")
+async def system(
+    make_database: MakeDatabase, broker: BrokerUnderTest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[RunningStack]:
+    stack_module = load_stack()
+    urls = {s: await make_database(s, f"{s}_service:migrations") for s in stack_module.SERVICES}
+    ports = dict(zip(stack_module.SERVICES, free_ports(len(stack_module.SERVICES)), strict=True))
+    extra = {f"{s.upper()}_DATABASE_URL": url for s, url in urls.items()}
+    extra.update(
+        SCHEDULER_ENV="development",
+        AMQP_URL=broker.url,
+        BROKER_PREFIX=broker.prefix,
+        HEARTBEAT_INTERVAL_SECONDS="1",
+        OUTBOX_POLL_INTERVAL_MS="200",
+        LOG_LEVEL="INFO",
+    )
+    env = stack_module.environment(ports, extra)
+    log_dir = tmp_path_factory.mktemp("e2e-logs")
+    stack = stack_module.Stack(stack_module.processes(ports), env, log_dir=log_dir)
+    await stack.start()
+    try:
+        await stack.wait_healthy(limit_seconds=120)
+        yield RunningStack(stack_module, stack, ports, env)
+    except BaseException:
+        for p in stack.procs:
+            print(f"--- {p.name} ---\n{stack.log_tail(p.name)}")
+        raise
+    finally:
+        await stack.stop()

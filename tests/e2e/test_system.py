@@ -1,0 +1,123 @@
+"""The real processes, talking over the real broker and databases."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+from servicekit.testing.helpers import service_headers
+
+from .conftest import RunningStack
+
+pytestmark = pytest.mark.e2e
+
+WORKERS = {
+    "scheduling-worker",
+    "integrations-worker",
+    "scheduler-sync",
+    "scheduler-webhook-process",
+    "scheduler-reconcile",
+    "ops-worker",
+}
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"not reached within {timeout}s; last: {last!r}")
+
+
+async def heartbeats(system: RunningStack) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient() as client:
+        r = await client.get(f"{system.url('ops')}/internal/heartbeats", headers=service_headers())
+        r.raise_for_status()
+        return list(r.json()["items"])
+
+
+async def test_every_workers_heartbeat_arrives_in_ops(system: RunningStack) -> None:
+    async def all_alive() -> set[str] | None:
+        alive = {w["worker"] for w in await heartbeats(system) if w["alive"]}
+        return alive if alive >= WORKERS else None
+
+    assert await eventually(all_alive) >= WORKERS
+
+
+async def test_request_made_through_the_gateway_reaches_ops_timeline(system: RunningStack) -> None:
+    body = {
+        "candidate": {"name": "Ada", "email": "ada@example.com", "timeZone": "Europe/London"},
+        "title": "Onsite",
+        "interviewers": [{"email": "grace@example.com"}],
+        "durationMinutes": 45,
+        "windowStart": "2031-03-03",
+        "windowEnd": "2031-03-07",
+    }
+    async with httpx.AsyncClient() as client:
+        r = await client.post(f"{system.url('gateway')}/api/scheduling/requests", json=body)
+        assert r.status_code == 201, r.text
+        created = r.json()
+        me = (await client.get(f"{system.url('gateway')}/api/me")).json()
+
+        async def timeline() -> list[dict[str, Any]]:
+            t = await client.get(
+                f"{system.url('ops')}/internal/timeline/{me['activeOrgId']}/{created['id']}",
+                headers=service_headers(),
+            )
+            return list(t.json()["items"])
+
+        items = await eventually(timeline)
+    assert [i["type"] for i in items] == ["scheduling.request.created.v1"]
+    assert items[0]["source"] == "scheduling"
+
+
+async def test_internal_endpoints_are_unreachable_through_the_gateway(system: RunningStack) -> None:
+    async with httpx.AsyncClient() as client:
+        r = await client.get(f"{system.url('gateway')}/internal/heartbeats")
+    assert r.status_code == 404
+
+
+async def test_once_run_reports_its_outcome_to_ops(system: RunningStack) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        str(system.module.BIN / "scheduler-reconcile"),
+        "--once",
+        env=system.env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0, out.decode()
+
+    async def once_seen() -> list[dict[str, Any]]:
+        return [
+            w
+            for w in await heartbeats(system)
+            if w["worker"] == "scheduler-reconcile" and w["mode"] == "once"
+        ]
+
+    runs = await eventually(once_seen)
+    assert runs[0]["lastRunOk"] is True and runs[0]["alive"] is None
+
+
+async def test_killed_worker_is_reported_silent(system: RunningStack) -> None:
+    await system.stack.kill("scheduler-sync")
+
+    async def silent() -> bool:
+        sync = [
+            w
+            for w in await heartbeats(system)
+            if w["worker"] == "scheduler-sync" and w["mode"] == "loop"
+        ]
+        return bool(sync) and not any(w["alive"] for w in sync)
+
+    assert await eventually(silent, timeout=20)
+    # Back as `make up` would have it, for any test after this one.
+    proc = next(p for p in system.stack.procs if p.name == "scheduler-sync")
+    await system.stack.start([proc])
