@@ -9,19 +9,21 @@ so a message is never dropped: at worst it is redelivered and the inbox absorbs 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import aio_pika
 from aio_pika.abc import (
     AbstractChannel,
+    AbstractConnection,
     AbstractExchange,
     AbstractIncomingMessage,
     AbstractQueue,
-    AbstractRobustConnection,
 )
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Tracer
@@ -95,7 +97,7 @@ class Consumer:
         tiers = self.retry_delays_ms or [1000]
         return int(tiers[min(attempt - 1, len(tiers) - 1)])
 
-    async def start(self, connection: AbstractRobustConnection) -> None:
+    async def start(self, connection: AbstractConnection) -> None:
         channel = await open_publish_channel(connection)
         await channel.set_qos(prefetch_count=self.prefetch)
         self._exchanges = await declare_topology(
@@ -239,4 +241,60 @@ def _int(value: Any, default: int) -> int:
         return default
 
 
-__all__ = ["Consumer", "ConsumerStats", "Handler", "PermanentError"]
+async def consume_forever(
+    amqp_url: str, consumers: Sequence[Consumer], stop: asyncio.Event, *, name: str = "consumer"
+) -> None:
+    """Run `consumers` until `stop`, rebuilding the connection whenever it drops.
+
+    aio-pika's robust connection was seen not to resume consumers after a broker restart (its
+    channel restore fails while the broker is still starting), so reconnection is ours: a plain
+    connection, and on close every consumer is started again on a new one. Messages in flight
+    at the drop are redelivered by the broker and absorbed by the inbox.
+    """
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            connection = await aio_pika.connect(
+                amqp_url, timeout=10, client_properties={"connection_name": name}
+            )
+        except Exception as exc:
+            log.warning("broker unavailable (%s); retrying in %.1fs", exc, delay)
+            await _sleep_unless(stop, delay)
+            delay = min(delay * 2, 10.0)
+            continue
+        closed = asyncio.Event()
+        connection.close_callbacks.add(lambda *_: closed.set())
+        try:
+            for consumer in consumers:
+                await consumer.start(connection)
+            log.info("%s consuming %s", name, ", ".join(c.queue for c in consumers))
+            delay = 0.5
+            await _first(stop, closed)
+            if closed.is_set() and not stop.is_set():
+                log.warning("%s: broker connection lost; reconnecting", name)
+        except Exception as exc:
+            log.warning("%s: could not start consuming (%s); retrying in %.1fs", name, exc, delay)
+            delay = min(delay * 2, 10.0)
+        finally:
+            for consumer in consumers:
+                await consumer.stop()
+            with contextlib.suppress(Exception):
+                await connection.close()
+        await _sleep_unless(stop, delay)
+
+
+async def _first(*events: asyncio.Event) -> None:
+    waiters = [asyncio.create_task(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+__all__ = ["Consumer", "ConsumerStats", "Handler", "PermanentError", "consume_forever"]

@@ -20,7 +20,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from aio_pika.abc import AbstractRobustConnection
 from scheduler_contracts import Envelope
 from scheduler_contracts.events.workers import heartbeat_class
 from scheduler_contracts.topology import TOPOLOGY, Topology
@@ -28,8 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from servicekit import outbox
-from servicekit.broker import connect
-from servicekit.consumer import Consumer
+from servicekit.consumer import Consumer, consume_forever
 from servicekit.db import create_engine, create_sessionmaker, unit_of_work
 from servicekit.relay import OutboxRelay
 from servicekit.settings import KitSettings
@@ -118,9 +116,7 @@ class WorkerRuntime:
         error: str | None = None,
     ) -> None:
         s = self.settings
-        data = heartbeat_class(
-            s.service_name
-        )(
+        data = heartbeat_class(s.service_name)(
             service=s.service_name,
             worker=self.worker,
             instance_id=self.instance_id,
@@ -164,19 +160,25 @@ class WorkerRuntime:
         for consumer in consumers:
             consumer.tracer = consumer.tracer or tracer
         tasks.append(asyncio.create_task(self._housekeeping(ctx), name="housekeeping"))
-        connection: AbstractRobustConnection | None = None
+        consuming = asyncio.Event()  # set to stop the consumers (before the relay drains)
+        consuming_task = (
+            asyncio.create_task(
+                consume_forever(s.amqp_url, consumers, consuming, name=self.worker),
+                name="consumers",
+            )
+            if consumers
+            else None
+        )
         try:
-            if consumers:
-                connection = await self._connect_until_stopped()
-                if connection is not None:
-                    for consumer in consumers:
-                        await consumer.start(connection)
             log.info("%s running (%d consumers)", self.worker, len(consumers))
             await self.stop.wait()
         finally:
             log.info("%s stopping", self.worker)
-            for consumer in consumers:
-                await consumer.stop()
+            consuming.set()
+            if consuming_task is not None:
+                # Let in-flight deliveries finish and be acked before anything else stops.
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(consuming_task, timeout=10)
             for task in tasks[1:]:
                 task.cancel()
             await asyncio.gather(*tasks[1:], return_exceptions=True)
@@ -186,23 +188,8 @@ class WorkerRuntime:
                 await asyncio.wait_for(relay.drain(), timeout=5)
             relay_stop.set()
             await asyncio.gather(tasks[0], return_exceptions=True)
-            if connection is not None:
-                with contextlib.suppress(Exception):
-                    await connection.close()
             await ctx.engine.dispose()
         return 0
-
-    async def _connect_until_stopped(self) -> AbstractRobustConnection | None:
-        delay = 0.5
-        while not self.stop.is_set():
-            try:
-                return await connect(self.settings.amqp_url, name=self.worker)
-            except Exception as exc:
-                log.warning("broker unavailable (%s); retrying in %.1fs", exc, delay)
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self.stop.wait(), timeout=delay)
-                delay = min(delay * 2, 10)
-        return None
 
     async def _heartbeats(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         state = "starting"
