@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 
-import aio_pika
 import pytest
 from servicekit import outbox
 from servicekit.consumer import Consumer, consume_forever

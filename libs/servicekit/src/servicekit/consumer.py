@@ -263,7 +263,7 @@ async def consume_forever(
             delay = min(delay * 2, 10.0)
             continue
         closed = asyncio.Event()
-        connection.close_callbacks.add(lambda *_: closed.set())
+        connection.close_callbacks.add(lambda *_, ev=closed: ev.set())  # this connection only
         try:
             for consumer in consumers:
                 await consumer.start(connection)
