@@ -11,6 +11,8 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from sqlalchemy.engine import make_url
+
 from servicekit.logs import configure_logging
 from servicekit.migrations import migrate
 from servicekit.settings import ConfigurationError, KitSettings
@@ -43,7 +45,8 @@ def run_worker(commands: ServiceCommands, worker: str, argv: Sequence[str] | Non
 
 
 def main(commands: ServiceCommands, argv: Sequence[str] | None = None) -> None:
-    settings = _settings(commands)
+    # `migrate` only needs the database: it must not demand the runtime's secrets.
+    settings = _settings(commands, check=not (argv or sys.argv[1:])[:1] == ["migrate"])
     parser = argparse.ArgumentParser(prog=settings.service_name)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("api", help="serve the HTTP API")
@@ -56,7 +59,8 @@ def main(commands: ServiceCommands, argv: Sequence[str] | None = None) -> None:
     if args.command == "migrate":
         configure_logging(settings.service_name, json_lines=settings.json_logs, level="WARNING")
         asyncio.run(migrate(commands.migrations, settings.sqlalchemy_url))
-        print(f"{settings.service_name}: database {settings.database_name} migrated")
+        database = make_url(settings.sqlalchemy_url).database
+        print(f"{settings.service_name}: database {database} migrated")
         return
     if args.command == "worker":
         name = args.name or next(iter(commands.workers))
@@ -78,10 +82,11 @@ def main(commands: ServiceCommands, argv: Sequence[str] | None = None) -> None:
     )
 
 
-def _settings(commands: ServiceCommands) -> KitSettings:
+def _settings(commands: ServiceCommands, *, check: bool = True) -> KitSettings:
     try:
         settings = commands.settings()
-        settings.check_for_start()
+        if check:
+            settings.check_for_start()
     except ConfigurationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
