@@ -59,7 +59,7 @@ test-slow: install ## the long fault and load runs
 lint: install ## ruff (lint + format check) and mypy --strict on src/
 	@$(UV) run --frozen ruff check .
 	@$(UV) run --frozen ruff format --check .
-	@$(UV) run --frozen mypy libs/contracts/src libs/servicekit/src services/*/src
+	@$(UV) run --frozen mypy libs/*/src services/*/src
 
 .PHONY: format
 format: install ## apply ruff's formatting and safe fixes

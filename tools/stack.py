@@ -30,7 +30,9 @@ DEFAULT_PORTS = {
     "integrations": 8002,
     "reconciler": 8003,
     "ops": 8004,
+    "oidc": 8103,  # the sandbox's sign-in provider
 }
+DEV_SUPERADMIN = "admin@example.com"
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 BIN = Path(sys.executable).parent
@@ -43,17 +45,27 @@ class Proc:
     argv: tuple[str, ...]
     service: str
     port: int | None = None  # APIs: health is polled on it
+    health_path: str = "/healthz"
 
     @property
     def health_url(self) -> str | None:
-        return f"http://127.0.0.1:{self.port}/healthz" if self.port else None
+        return f"http://127.0.0.1:{self.port}{self.health_path}" if self.port else None
 
 
 def processes(ports: Mapping[str, int] = DEFAULT_PORTS) -> list[Proc]:
     def exe(name: str) -> str:
         return str(BIN / name)
 
-    procs = [Proc(f"{s}-api", (exe(s), "api"), s, ports[s]) for s in SERVICES]
+    procs = [
+        Proc(
+            "sandbox-oidc",
+            (exe("sandbox-oidc"), "--port", str(ports["oidc"])),
+            "sandbox",
+            ports["oidc"],
+            "/.well-known/openid-configuration",
+        )
+    ]
+    procs += [Proc(f"{s}-api", (exe(s), "api"), s, ports[s]) for s in SERVICES]
     procs += [
         Proc("scheduling-worker", (exe("scheduling"), "worker", "scheduling-worker"), "scheduling"),
         Proc(
@@ -74,11 +86,14 @@ def environment(
 ) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("SCHEDULER_ENV", "development")
-    for service, port in ports.items():
-        env[f"{service.upper()}_PORT"] = str(port)
+    for service in SERVICES:
+        env[f"{service.upper()}_PORT"] = str(ports[service])
         if service != "gateway":
-            env[f"GATEWAY_{service.upper()}_URL"] = f"http://127.0.0.1:{port}"
+            env[f"GATEWAY_{service.upper()}_URL"] = f"http://127.0.0.1:{ports[service]}"
     env.setdefault("PUBLIC_BASE_URL", f"http://localhost:{ports['gateway']}")
+    env.setdefault("OIDC_ISSUER", f"http://127.0.0.1:{ports['oidc']}")
+    env.setdefault("GOOGLE_CLIENT_ID", "interview-scheduler-dev")
+    env.setdefault("SUPERADMIN_EMAILS", DEV_SUPERADMIN)
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})
     return env
@@ -269,10 +284,9 @@ async def up() -> int:
         print(
             "\n"
             f"  Interview Scheduler is up: {gateway}\n"
-            f"  Signed in (development stand-in until Google sign-in lands) as "
-            f"{env.get('GATEWAY_DEV_USER_EMAIL', 'dev@example.com')}, "
-            "superadmin and admin of the dev org.\n"
-            f"  Try: curl {gateway}/api/me   ·   curl {gateway}/api/scheduling/requests\n"
+            "  Sign in: the local sign-in page (sandbox Google) accepts any email address,\n"
+            f"  verified. Superadmins (SUPERADMIN_EMAILS): {env['SUPERADMIN_EMAILS']}.\n"
+            "  An address ending in +unverified@… signs in unverified (to see the refusal).\n"
             "  Ctrl-C stops everything.\n",
             flush=True,
         )

@@ -54,7 +54,8 @@ async def system(
 ) -> AsyncIterator[RunningStack]:
     stack_module = load_stack()
     urls = {s: await make_database(s, f"{s}_service:migrations") for s in stack_module.SERVICES}
-    ports = dict(zip(stack_module.SERVICES, free_ports(len(stack_module.SERVICES)), strict=True))
+    names = [*stack_module.SERVICES, "oidc"]
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
     extra = {f"{s.upper()}_DATABASE_URL": url for s, url in urls.items()}
     extra.update(
         SCHEDULER_ENV="development",
@@ -63,6 +64,7 @@ async def system(
         HEARTBEAT_INTERVAL_SECONDS="1",
         OUTBOX_POLL_INTERVAL_MS="200",
         LOG_LEVEL="INFO",
+        PUBLIC_BASE_URL=f"http://127.0.0.1:{ports['gateway']}",
     )
     env = stack_module.environment(ports, extra)
     log_dir = tmp_path_factory.mktemp("e2e-logs")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -51,6 +53,34 @@ async def test_every_workers_heartbeat_arrives_in_ops(system: RunningStack) -> N
     assert await eventually(all_alive) >= WORKERS
 
 
+async def signed_in(system: RunningStack, email: str) -> httpx.AsyncClient:
+    """Sign in through the sandbox provider exactly as a browser would."""
+    client = httpx.AsyncClient(base_url=system.url("gateway"))
+    start = await client.get("/login/google")
+    assert start.status_code == 302, start.text
+    answer = await client.post(start.headers["location"], data={"sub": email})
+    assert answer.status_code == 302, answer.text
+    back = urlsplit(answer.headers["location"])
+    done = await client.get(f"{back.path}?{back.query}")
+    assert done.status_code == 303, done.text
+    client.headers["X-CSRF-Token"] = client.cookies["csrf_token"]
+    return client
+
+
+async def test_sign_in_through_the_sandbox_provider_and_create_an_org(system: RunningStack) -> None:
+    client = await signed_in(system, "coordinator@acme.example")
+    async with contextlib.aclosing(client):
+        r = await client.post(
+            "/api/orgs", json={"name": "Acme", "defaultTimeZone": "Europe/Berlin"}
+        )
+        assert r.status_code == 201, r.text
+        me = (await client.get("/api/me")).json()
+        assert me["email"] == "coordinator@acme.example"
+        assert me["activeOrgId"] == r.json()["id"] and me["role"] == "admin"
+        home = await client.get("/")
+        assert home.status_code == 200 and "Acme" in home.text
+
+
 async def test_request_made_through_the_gateway_reaches_ops_timeline(system: RunningStack) -> None:
     body = {
         "candidate": {"name": "Ada", "email": "ada@example.com", "timeZone": "Europe/London"},
@@ -60,11 +90,13 @@ async def test_request_made_through_the_gateway_reaches_ops_timeline(system: Run
         "windowStart": "2031-03-03",
         "windowEnd": "2031-03-07",
     }
-    async with httpx.AsyncClient() as client:
-        r = await client.post(f"{system.url('gateway')}/api/scheduling/requests", json=body)
+    client = await signed_in(system, "recruiter@acme.example")
+    async with contextlib.aclosing(client):
+        assert (await client.post("/api/orgs", json={"name": "Recruiting"})).status_code == 201
+        r = await client.post("/api/scheduling/requests", json=body)
         assert r.status_code == 201, r.text
         created = r.json()
-        me = (await client.get(f"{system.url('gateway')}/api/me")).json()
+        me = (await client.get("/api/me")).json()
 
         async def timeline() -> list[dict[str, Any]]:
             t = await client.get(

@@ -7,6 +7,10 @@ import asyncio
 import aio_pika
 import httpx
 from gateway_service.app import create_app as create_gateway
+from gateway_service.auth import service as signin
+from gateway_service.auth import sessions as session_store
+from gateway_service.auth.context import Auth
+from gateway_service.orgs import service as orgs
 from gateway_service.settings import Settings as GatewaySettings
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -16,7 +20,7 @@ from scheduler_contracts.topology import TOPOLOGY, Topology
 from scheduling_service.app import create_app as create_scheduling
 from scheduling_service.settings import Settings as SchedulingSettings
 from servicekit.consumer import Consumer
-from servicekit.db import create_engine, create_sessionmaker
+from servicekit.db import create_engine, create_sessionmaker, unit_of_work
 from servicekit.relay import OutboxRelay
 from servicekit.telemetry import add_span_processor, tracer_provider
 from servicekit.testing.helpers import app_client
@@ -32,6 +36,22 @@ REQUEST = {
 }
 
 
+async def _signed_in_admin(settings: GatewaySettings) -> tuple[dict[str, str], str]:
+    """A user with an org and a live session, made the way sign-in makes them."""
+    engine = create_engine(settings.sqlalchemy_url)
+    async with unit_of_work(create_sessionmaker(engine)) as db:
+        user_id = await signin.upsert_user(db, sub="trace", email="trace@example.com", name=None)
+        auth = Auth(
+            user_id=user_id, email="trace@example.com", name=None, superadmin=False, session=None
+        )
+        org_id = await orgs.create_org(db, auth, name="Trace", time_zone="UTC", ip=None)
+        token, record = await session_store.create(
+            db, settings, user_id=user_id, active_org_id=org_id, ip=None, user_agent=None
+        )
+    await engine.dispose()
+    return {settings.session_cookie: token}, record.csrf_token
+
+
 async def test_request_through_gateway_is_one_trace_to_the_consumer(
     make_database: MakeDatabase, broker: BrokerUnderTest
 ) -> None:
@@ -41,14 +61,20 @@ async def test_request_through_gateway_is_one_trace_to_the_consumer(
     ops_db = await make_database("trace_ops", "ops_service:migrations")
     topology = Topology(queues=TOPOLOGY.queues, prefix=broker.prefix + "trace.")
 
+    gateway_db = await make_database("trace_gateway", "gateway_service:migrations")
+    gateway_settings = GatewaySettings(env="test", database_url=gateway_db)
+    cookies, csrf = await _signed_in_admin(gateway_settings)
+
     scheduling = create_scheduling(SchedulingSettings(env="test", database_url=scheduling_db))
     async with scheduling.router.lifespan_context(scheduling):
         gateway = create_gateway(
-            GatewaySettings(env="development", database_url=scheduling_db),
-            transports={"scheduling": httpx.ASGITransport(app=scheduling)},
+            gateway_settings, transports={"scheduling": httpx.ASGITransport(app=scheduling)}
         )
         async with app_client(gateway) as client:
-            r = await client.post("/api/scheduling/requests", json=REQUEST)
+            client.cookies.update(cookies)
+            r = await client.post(
+                "/api/scheduling/requests", json=REQUEST, headers={"X-CSRF-Token": csrf}
+            )
     assert r.status_code == 201, r.text
 
     ops_engine = create_engine(ops_db)

@@ -1,4 +1,4 @@
-"""The gateway: the only public door. Routes by the explicit table, signs identities."""
+"""The gateway: the only public door. Signs people in, routes by the explicit table."""
 
 from __future__ import annotations
 
@@ -9,23 +9,26 @@ from typing import Any
 import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
 from servicekit.app import build_app
-from servicekit.errors import Unauthenticated
 from servicekit.telemetry import instrument_httpx
+from starlette.middleware.sessions import SessionMiddleware
 
-from gateway_service.routing.identity import resolve
+from gateway_service.auth.endpoints import router as auth_router
+from gateway_service.auth.oidc import build_oauth
+from gateway_service.orgs.endpoints import router as orgs_router
 from gateway_service.routing.proxy import forward
 from gateway_service.routing.table import ROUTES, Route
 from gateway_service.settings import Settings
+from gateway_service.web.pages import router as pages_router
+from gateway_service.web.render import STATIC_DIR
 
 
 def _handler(route: Route) -> Callable[[Request], Coroutine[Any, Any, Response]]:
     async def handle(request: Request) -> Response:
         return await forward(request, route)
 
-    handle.__name__ = "proxy_" + route.path.strip("/").replace("/", "_").replace("{", "").replace(
-        "}", ""
-    ).replace("-", "_")
+    handle.__name__ = "proxy_" + "".join(c if c.isalnum() else "_" for c in route.path)
     return handle
 
 
@@ -39,25 +42,6 @@ def routed() -> APIRouter:
             tags=[route.service],
             include_in_schema=False,
         )
-    return router
-
-
-def own() -> APIRouter:
-    router = APIRouter(prefix="/api", tags=["gateway"])
-
-    @router.get("/me")
-    async def me(request: Request) -> dict[str, Any]:
-        who = resolve(request)
-        if who is None:
-            raise Unauthenticated("Sign in to continue.")
-        return {
-            "userId": who.subject,
-            "email": who.email,
-            "activeOrgId": str(who.org_id) if who.org_id else None,
-            "role": who.role,
-            "superadmin": who.superadmin,
-        }
-
     return router
 
 
@@ -83,10 +67,24 @@ def create_app(
             await stack.enter_async_context(client)
             upstreams[service] = client
         app.state.upstreams = upstreams
+        app.state.oauth = build_oauth(settings, app.state.sessions)
 
-    return build_app(
+    app = build_app(
         settings,
         title="Interview Scheduler — gateway",
-        routers=[own(), routed()],
+        routers=[auth_router, orgs_router, pages_router, routed()],
         startup=startup,
     )
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    assert settings.session_secret is not None
+    # Only for the sign-in flow: authlib keeps a marker of its state here (the state, nonce and
+    # verifier themselves are in the database). Short-lived, HttpOnly, Secure over https.
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.session_secret.get_secret_value(),
+        session_cookie="__Host-signin" if settings.secure_cookies else "signin",
+        max_age=600,
+        same_site="lax",
+        https_only=settings.secure_cookies,
+    )
+    return app

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import AliasChoices, Field, SecretStr
-from servicekit.settings import KitSettings
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from servicekit.settings import ConfigurationError, KitSettings
+
+DEV_SESSION_SECRET = "dev-session-secret-not-for-production-use"  # noqa: S105
 
 
 class Settings(KitSettings):
@@ -25,8 +27,28 @@ class Settings(KitSettings):
     upstream_timeout_seconds: float = Field(default=15.0, gt=0)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_webhook_body_bytes: int = Field(default=5_242_880, ge=1024)
-    # Until sign-in exists (gateway issue), development only: who the browser is.
-    dev_user_email: str = "dev@example.com"
+    oidc_issuer: str = Field(
+        default="https://accounts.google.com",
+        validation_alias=AliasChoices("OIDC_ISSUER", "oidc_issuer"),
+    )
+    google_client_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("GOOGLE_CLIENT_ID", "google_client_id")
+    )
+    google_client_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("GOOGLE_CLIENT_SECRET", "google_client_secret"),
+    )
+    # Comma-separated, case-insensitive, no default; read once at start (runbook).
+    superadmin_emails: str = Field(
+        default="", validation_alias=AliasChoices("SUPERADMIN_EMAILS", "superadmin_emails")
+    )
+    # Optional Google Workspace domains allowed to sign in (the `hd` claim, checked).
+    allowed_domains: str = Field(
+        default="", validation_alias=AliasChoices("ALLOWED_DOMAINS", "allowed_domains")
+    )
+    session_idle_minutes: int = Field(default=8 * 60, ge=5)
+    session_absolute_hours: int = Field(default=7 * 24, ge=1)
+    invitation_days: int = Field(default=7, ge=1, le=90)
 
     def service_urls(self) -> dict[str, str]:
         return {
@@ -36,5 +58,46 @@ class Settings(KitSettings):
             "ops": self.ops_url,
         }
 
+    @model_validator(mode="after")
+    def _dev_session_secret(self) -> Settings:
+        if self.session_secret is None and self.env != "production":
+            self.session_secret = SecretStr(DEV_SESSION_SECRET)
+        return self
+
+    @property
+    def superadmins(self) -> frozenset[str]:
+        return frozenset(e.strip().lower() for e in self.superadmin_emails.split(",") if e.strip())
+
+    @property
+    def domains(self) -> frozenset[str]:
+        return frozenset(d.strip().lower() for d in self.allowed_domains.split(",") if d.strip())
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_base_url.startswith("https://")
+
+    @property
+    def session_cookie(self) -> str:
+        # The __Host- prefix makes browsers insist on Secure, Path=/ and no Domain.
+        return "__Host-session" if self.secure_cookies else "session"
+
+    @property
+    def redirect_uri(self) -> str:
+        return self.public_base_url.rstrip("/") + "/auth/callback"
+
     def secret_fields(self) -> dict[str, SecretStr | None]:
-        return {**super().secret_fields(), "SESSION_SECRET": self.session_secret}
+        return {
+            **super().secret_fields(),
+            "SESSION_SECRET": self.session_secret,
+            "GOOGLE_CLIENT_SECRET": self.google_client_secret,
+        }
+
+    def check_for_start(self) -> None:
+        super().check_for_start()
+        if self.env == "production" and not self.secure_cookies:
+            raise ConfigurationError(
+                "gateway: PUBLIC_BASE_URL must be https:// in production (session cookies are "
+                "Secure)"
+            )
+        if self.env == "production" and not self.google_client_id:
+            raise ConfigurationError("gateway: GOOGLE_CLIENT_ID is not set")

@@ -16,6 +16,7 @@ from servicekit import identity as tokens
 from servicekit.errors import AppError, Forbidden, Unauthenticated
 from servicekit.identity import Identity
 
+from gateway_service.auth.context import require_csrf
 from gateway_service.routing.identity import resolve
 from gateway_service.routing.table import Route
 
@@ -36,7 +37,7 @@ HOP_BY_HOP = frozenset(
     }
 )
 # Never accepted from outside: only the gateway speaks for the caller.
-SPOOFABLE = frozenset({tokens.HEADER.lower(), "x-dev-user", "x-dev-org", "x-dev-role"})
+SPOOFABLE = frozenset({tokens.HEADER.lower()})
 FORWARD_REQUEST_HEADERS = frozenset(
     {
         "accept",
@@ -124,12 +125,15 @@ def _raw_target(request: Request) -> httpx.URL:
 
 async def forward(request: Request, route: Route) -> Response:
     settings = request.app.state.settings
-    who = resolve(request)
+    # Public and webhook routes never carry the caller's identity, so they never look it up.
+    auth, who = (None, None) if route.access in ("public", "webhook") else await resolve(request)
     check_access(route, who)
     limit = (
         settings.max_webhook_body_bytes if route.access == "webhook" else settings.max_body_bytes
     )
     body = await read_body(request, limit)
+    if auth is not None:
+        await require_csrf(request, auth, body)
     client: httpx.AsyncClient = request.app.state.upstreams[route.service]
     try:
         upstream = await client.request(

@@ -1,0 +1,267 @@
+"""Organizations, memberships and invitations: the rules.
+
+Every lookup by org id goes through the caller's memberships: an org the caller is not in is
+answered exactly like one that does not exist (404), never 403.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from servicekit.errors import AppError, Conflict, Forbidden, NotFound
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway_service.audit import record as audit
+from gateway_service.auth import sessions as session_store
+from gateway_service.auth.context import Auth
+from gateway_service.models import invitations, memberships, organizations, users
+from gateway_service.settings import Settings
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def check_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise AppError(f"Unknown time zone {name!r}.", code="invalid_time_zone") from None
+    return name
+
+
+def role_in(auth: Auth, org_id: uuid.UUID) -> str:
+    if org_id not in auth.orgs:
+        raise NotFound("No such organization.", code="org_not_found")
+    return auth.orgs[org_id][1]
+
+
+def require_admin(auth: Auth, org_id: uuid.UUID) -> None:
+    if role_in(auth, org_id) != "admin":
+        raise Forbidden("Only an organization admin can do this.", code="org_admin_required")
+
+
+async def create_org(
+    db: AsyncSession, auth: Auth, *, name: str, time_zone: str, ip: str | None
+) -> uuid.UUID:
+    name = name.strip()
+    if not 1 <= len(name) <= 120:
+        raise AppError("An organization name has 1 to 120 characters.", code="invalid_name")
+    org_id = uuid.uuid4()
+    await db.execute(
+        insert(organizations).values(
+            id=org_id, name=name, default_time_zone=check_zone(time_zone), created_by=auth.user_id
+        )
+    )
+    await db.execute(insert(memberships).values(org_id=org_id, user_id=auth.user_id, role="admin"))
+    if auth.session is not None:
+        await session_store.set_active_org(db, auth.session.id_hash, org_id)
+    await audit(
+        db,
+        "org_created",
+        org_id=org_id,
+        actor_user_id=auth.user_id,
+        actor_email=auth.email,
+        target=name,
+        ip=ip,
+    )
+    return org_id
+
+
+async def activate(db: AsyncSession, auth: Auth, org_id: uuid.UUID) -> None:
+    role_in(auth, org_id)
+    if auth.session is None:
+        raise AppError("Only a browser session has an active organization.", code="no_session")
+    await session_store.set_active_org(db, auth.session.id_hash, org_id)
+
+
+async def members(db: AsyncSession, auth: Auth, org_id: uuid.UUID) -> list[dict[str, Any]]:
+    role_in(auth, org_id)
+    rows = await db.execute(
+        select(
+            users.c.id, users.c.email, users.c.name, memberships.c.role, memberships.c.created_at
+        )
+        .join(memberships, memberships.c.user_id == users.c.id)
+        .where(memberships.c.org_id == org_id)
+        .order_by(users.c.email)
+    )
+    return [
+        {
+            "userId": str(r.id),
+            "email": r.email,
+            "name": r.name,
+            "role": r.role,
+            "joinedAt": r.created_at.isoformat(),
+        }
+        for r in rows
+    ]
+
+
+async def invite(
+    db: AsyncSession,
+    settings: Settings,
+    auth: Auth,
+    org_id: uuid.UUID,
+    *,
+    email: str,
+    role: str,
+    ip: str | None,
+) -> dict[str, Any]:
+    require_admin(auth, org_id)
+    email = email.strip().lower()
+    token = secrets.token_urlsafe(32)
+    invitation_id = uuid.uuid4()
+    expires = datetime.now(UTC) + timedelta(days=settings.invitation_days)
+    await db.execute(
+        insert(invitations).values(
+            id=invitation_id,
+            org_id=org_id,
+            email=email,
+            role=role,
+            token_hash=_hash(token),
+            invited_by=auth.user_id,
+            expires_at=expires,
+        )
+    )
+    await audit(
+        db,
+        "invitation_created",
+        org_id=org_id,
+        actor_user_id=auth.user_id,
+        actor_email=auth.email,
+        target=email,
+        ip=ip,
+        details={"role": role},
+    )
+    return {
+        "id": str(invitation_id),
+        "email": email,
+        "role": role,
+        "expiresAt": expires.isoformat(),
+        # Shown once: only its hash is stored.
+        "acceptUrl": f"{settings.public_base_url.rstrip('/')}/invitations/{token}",
+    }
+
+
+async def accept(db: AsyncSession, auth: Auth, token: str, *, ip: str | None) -> uuid.UUID:
+    row = (
+        await db.execute(
+            select(invitations).where(invitations.c.token_hash == _hash(token)).with_for_update()
+        )
+    ).first()
+    if row is None or row.revoked_at is not None:
+        raise NotFound("This invitation does not exist.", code="invitation_not_found")
+    if row.accepted_at is not None:
+        raise Conflict("This invitation was already used.", code="invitation_used")
+    if row.expires_at < datetime.now(UTC):
+        raise AppError(
+            "This invitation has expired; ask for a new one.", code="invitation_expired", status=410
+        )
+    if row.email != auth.email:
+        raise Forbidden(
+            f"This invitation is for another email address than {auth.email}.",
+            code="invitation_email_mismatch",
+        )
+    await db.execute(
+        update(invitations)
+        .where(invitations.c.id == row.id)
+        .values(accepted_at=datetime.now(UTC), accepted_by=auth.user_id)
+    )
+    stmt = insert(memberships).values(org_id=row.org_id, user_id=auth.user_id, role=row.role)
+    await db.execute(stmt.on_conflict_do_nothing(index_elements=["org_id", "user_id"]))
+    if auth.session is not None:
+        await session_store.set_active_org(db, auth.session.id_hash, row.org_id)
+    await audit(
+        db,
+        "invitation_accepted",
+        org_id=row.org_id,
+        actor_user_id=auth.user_id,
+        actor_email=auth.email,
+        target=auth.email,
+        ip=ip,
+    )
+    return uuid.UUID(str(row.org_id))
+
+
+async def _admins(db: AsyncSession, org_id: uuid.UUID) -> int:
+    # Locking the admin rows serialises concurrent demotions and removals: the last admin stays.
+    rows = await db.execute(
+        select(memberships.c.user_id)
+        .where(memberships.c.org_id == org_id, memberships.c.role == "admin")
+        .with_for_update()
+    )
+    return len(rows.all())
+
+
+async def change_role(
+    db: AsyncSession,
+    auth: Auth,
+    org_id: uuid.UUID,
+    user_id: uuid.UUID,
+    role: str,
+    *,
+    ip: str | None,
+) -> None:
+    require_admin(auth, org_id)
+    current = (
+        await db.execute(
+            select(memberships.c.role)
+            .where(memberships.c.org_id == org_id, memberships.c.user_id == user_id)
+            .with_for_update()
+        )
+    ).first()
+    if current is None:
+        raise NotFound("No such member.", code="member_not_found")
+    if current.role == "admin" and role != "admin" and await _admins(db, org_id) <= 1:
+        raise Conflict("An organization keeps at least one admin.", code="last_admin")
+    await db.execute(
+        update(memberships)
+        .where(memberships.c.org_id == org_id, memberships.c.user_id == user_id)
+        .values(role=role)
+    )
+    await audit(
+        db,
+        "role_changed",
+        org_id=org_id,
+        actor_user_id=auth.user_id,
+        actor_email=auth.email,
+        target=str(user_id),
+        ip=ip,
+        details={"from": current.role, "to": role},
+    )
+
+
+async def remove(
+    db: AsyncSession, auth: Auth, org_id: uuid.UUID, user_id: uuid.UUID, *, ip: str | None
+) -> None:
+    require_admin(auth, org_id)
+    current = (
+        await db.execute(
+            select(memberships.c.role)
+            .where(memberships.c.org_id == org_id, memberships.c.user_id == user_id)
+            .with_for_update()
+        )
+    ).first()
+    if current is None:
+        raise NotFound("No such member.", code="member_not_found")
+    if current.role == "admin" and await _admins(db, org_id) <= 1:
+        raise Conflict("An organization keeps at least one admin.", code="last_admin")
+    await db.execute(
+        delete(memberships).where(memberships.c.org_id == org_id, memberships.c.user_id == user_id)
+    )
+    await audit(
+        db,
+        "member_removed",
+        org_id=org_id,
+        actor_user_id=auth.user_id,
+        actor_email=auth.email,
+        target=str(user_id),
+        ip=ip,
+    )

@@ -1,0 +1,188 @@
+"""Server-rendered pages: plain HTML forms that work without JavaScript."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from servicekit.db import unit_of_work
+from servicekit.errors import AppError
+
+from gateway_service.auth.context import Auth, authenticate, require_csrf
+from gateway_service.orgs import service as orgs
+from gateway_service.web.render import message, page
+
+router = APIRouter(include_in_schema=False)
+
+
+def _ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+async def _signed_in(request: Request) -> Auth | Response:
+    auth = await authenticate(request)
+    if auth is None:
+        return RedirectResponse("/login", status_code=303)
+    return auth
+
+
+async def _form(request: Request) -> dict[str, Any]:
+    async with request.form() as form:
+        return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+async def _guarded(
+    request: Request, auth: Auth, action: Callable[[], Awaitable[Response]]
+) -> Response:
+    """Run a form action; typed errors become a readable page, never a stack trace."""
+    try:
+        await require_csrf(request, auth)
+        return await action()
+    except AppError as exc:
+        return await message(
+            request,
+            "That did not work",
+            exc.message,
+            status_code=exc.status,
+            link=("/", "Back to start"),
+        )
+
+
+@router.get("/", response_class=HTMLResponse)
+async def home(request: Request) -> Response:
+    auth = await _signed_in(request)
+    if not isinstance(auth, Auth):
+        return auth
+    if auth.active_org_id is None:
+        return RedirectResponse("/onboarding", status_code=303)
+    return await page(request, "home.html", org_name=auth.orgs[auth.active_org_id][0])
+
+
+@router.get("/onboarding", response_class=HTMLResponse)
+async def onboarding(request: Request) -> Response:
+    auth = await _signed_in(request)
+    if not isinstance(auth, Auth):
+        return auth
+    return await page(request, "onboarding.html")
+
+
+@router.post("/onboarding")
+async def create_org(request: Request) -> Response:
+    auth = await _signed_in(request)
+    if not isinstance(auth, Auth):
+        return auth
+
+    async def act() -> Response:
+        form = await _form(request)
+        async with unit_of_work(request.app.state.sessions) as db:
+            await orgs.create_org(
+                db,
+                auth,
+                name=form.get("name", ""),
+                time_zone=form.get("default_time_zone", "UTC"),
+                ip=_ip(request),
+            )
+        return RedirectResponse("/", status_code=303)
+
+    return await _guarded(request, auth, act)
+
+
+@router.post("/orgs/switch")
+async def switch_org(request: Request) -> Response:
+    auth = await _signed_in(request)
+    if not isinstance(auth, Auth):
+        return auth
+
+    async def act() -> Response:
+        form = await _form(request)
+        try:
+            org_id = uuid.UUID(form.get("org_id", ""))
+        except ValueError:
+            raise AppError("Choose an organization.", code="invalid_org") from None
+        async with unit_of_work(request.app.state.sessions) as db:
+            await orgs.activate(db, auth, org_id)
+        return RedirectResponse("/", status_code=303)
+
+    return await _guarded(request, auth, act)
+
+
+@router.get("/invitations/{token}", response_class=HTMLResponse)
+async def invitation(request: Request, token: str) -> Response:
+    auth = await authenticate(request)
+    if auth is None:
+        return await message(
+            request,
+            "You are invited",
+            "Sign in with the email address the invitation was sent to, then open this link again.",
+            status_code=200,
+            link=("/login", "Sign in"),
+        )
+    assert auth.session is not None
+    return await page(request, "invitation.html", token=token)
+
+
+@router.post("/invitations/{token}")
+async def accept_invitation(request: Request, token: str) -> Response:
+    auth = await _signed_in(request)
+    if not isinstance(auth, Auth):
+        return auth
+
+    async def act() -> Response:
+        async with unit_of_work(request.app.state.sessions) as db:
+            await orgs.accept(db, auth, token[:200], ip=_ip(request))
+        return RedirectResponse("/", status_code=303)
+
+    return await _guarded(request, auth, act)
+
+
+@router.get("/settings/members", response_class=HTMLResponse)
+async def members_page(request: Request) -> Response:
+    auth = await _signed_in(request)
+    if not isinstance(auth, Auth):
+        return auth
+    org_id = auth.active_org_id
+    if org_id is None:
+        return RedirectResponse("/onboarding", status_code=303)
+    async with unit_of_work(request.app.state.sessions) as db:
+        people = await orgs.members(db, auth, org_id)
+    return await page(
+        request,
+        "members.html",
+        members=people,
+        org_name=auth.orgs[org_id][0],
+        invited=request.query_params.get("invited"),
+    )
+
+
+@router.post("/settings/members/invite")
+async def invite(request: Request) -> Response:
+    auth = await _signed_in(request)
+    if not isinstance(auth, Auth):
+        return auth
+
+    async def act() -> Response:
+        form = await _form(request)
+        if auth.active_org_id is None:
+            raise AppError("Choose an organization first.", code="no_active_org")
+        email = form.get("email", "").strip()
+        if "@" not in email or len(email) > 320:
+            raise AppError("Enter a valid email address.", code="invalid_email")
+        role = form.get("role", "member")
+        if role not in ("admin", "member"):
+            raise AppError("Choose a role.", code="invalid_role")
+        async with unit_of_work(request.app.state.sessions) as db:
+            made = await orgs.invite(
+                db,
+                request.app.state.settings,
+                auth,
+                auth.active_org_id,
+                email=email,
+                role=role,
+                ip=_ip(request),
+            )
+        return await page(request, "invited.html", invitation=made)
+
+    return await _guarded(request, auth, act)
