@@ -18,6 +18,7 @@ from gateway_service.auth.endpoints import router as auth_router
 from gateway_service.auth.oidc import build_oauth
 from gateway_service.orgs.endpoints import router as orgs_router
 from gateway_service.routing.proxy import forward
+from gateway_service.routing.ratelimit import RateLimiter
 from gateway_service.routing.table import ROUTES, Route
 from gateway_service.settings import Settings
 from gateway_service.web.pages import router as pages_router
@@ -74,6 +75,9 @@ def create_app(
         title="Interview Scheduler — gateway",
         routers=[auth_router, orgs_router, pages_router, routed()],
         startup=startup,
+    )
+    app.state.public_limiter = RateLimiter(
+        settings.public_rate_per_minute, settings.public_rate_burst
     )
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     assert settings.session_secret is not None

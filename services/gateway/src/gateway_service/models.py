@@ -116,3 +116,20 @@ audit_log = Table(
     Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Index("ix_audit_log_org_at", "org_id", "at"),
 )
+
+# Org-scoped bearer keys for programs. The key is shown once; only its SHA-256 is kept, with a
+# short prefix so people can tell their keys apart.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("org_id", Uuid, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("prefix", Text, nullable=False),
+    Column("key_hash", Text, nullable=False, unique=True),
+    Column("created_by", Uuid, ForeignKey("users.id"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Column("last_used_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+    Index("ix_api_keys_org", "org_id", "created_at"),
+)

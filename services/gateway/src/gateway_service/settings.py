@@ -49,6 +49,8 @@ class Settings(KitSettings):
     session_idle_minutes: int = Field(default=8 * 60, ge=5)
     session_absolute_hours: int = Field(default=7 * 24, ge=1)
     invitation_days: int = Field(default=7, ge=1, le=90)
+    public_rate_per_minute: int = Field(default=120, ge=1)
+    public_rate_burst: int = Field(default=30, ge=1)
 
     def service_urls(self) -> dict[str, str]:
         return {

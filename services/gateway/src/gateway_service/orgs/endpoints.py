@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from servicekit.db import unit_of_work
 
+from gateway_service.apikeys import service as apikeys
 from gateway_service.auth.context import Auth, require_csrf, require_user
 from gateway_service.orgs import service
-from gateway_service.orgs.schemas import InvitationCreate, OrgCreate, RoleChange
+from gateway_service.orgs.schemas import ApiKeyCreate, InvitationCreate, OrgCreate, RoleChange
 
 router = APIRouter(prefix="/api", tags=["gateway"])
 
@@ -117,3 +118,37 @@ async def accept(token: str, request: Request) -> dict[str, str]:
     async with unit_of_work(request.app.state.sessions) as db:
         org_id = await service.accept(db, auth, token, ip=_ip(request))
     return {"orgId": str(org_id)}
+
+
+@router.get("/orgs/{org_id}/api-keys")
+async def list_api_keys(org_id: uuid.UUID, request: Request) -> dict[str, Any]:
+    auth = await require_user(request)
+    async with unit_of_work(request.app.state.sessions) as db:
+        return {"items": await apikeys.list_keys(db, auth, org_id), "nextCursor": None}
+
+
+@router.post("/orgs/{org_id}/api-keys", status_code=201)
+async def create_api_key(org_id: uuid.UUID, body: ApiKeyCreate, request: Request) -> dict[str, Any]:
+    auth = await _caller(request)
+    async with unit_of_work(request.app.state.sessions) as db:
+        return await apikeys.create(db, auth, org_id, body.name, ip=_ip(request))
+
+
+@router.delete("/orgs/{org_id}/api-keys/{key_id}", status_code=204)
+async def revoke_api_key(org_id: uuid.UUID, key_id: uuid.UUID, request: Request) -> Response:
+    auth = await _caller(request)
+    async with unit_of_work(request.app.state.sessions) as db:
+        await apikeys.revoke(db, auth, org_id, key_id, ip=_ip(request))
+    return Response(status_code=204)
+
+
+@router.get("/orgs/{org_id}/audit")
+async def audit_trail(
+    org_id: uuid.UUID,
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, Any]:
+    auth = await require_user(request)
+    async with unit_of_work(request.app.state.sessions) as db:
+        return await service.audit_page(db, auth, org_id, limit=limit, cursor=cursor)

@@ -22,3 +22,7 @@ class InvitationCreate(ApiModel):
 
 class RoleChange(ApiModel):
     role: Literal["admin", "member"]
+
+
+class ApiKeyCreate(ApiModel):
+    name: str = Field(min_length=1, max_length=100)

@@ -6,6 +6,8 @@ answered exactly like one that does not exist (404), never 403.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import secrets
 import uuid
@@ -14,14 +16,14 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from servicekit.errors import AppError, Conflict, Forbidden, NotFound
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway_service.audit import record as audit
 from gateway_service.auth import sessions as session_store
 from gateway_service.auth.context import Auth
-from gateway_service.models import invitations, memberships, organizations, users
+from gateway_service.models import audit_log, invitations, memberships, organizations, users
 from gateway_service.settings import Settings
 
 
@@ -265,3 +267,43 @@ async def remove(
         target=str(user_id),
         ip=ip,
     )
+
+
+async def audit_page(
+    db: AsyncSession, auth: Auth, org_id: uuid.UUID, *, limit: int, cursor: str | None
+) -> dict[str, Any]:
+    """Newest first; org admins only. The cursor is the last entry's (time, id)."""
+    require_admin(auth, org_id)
+    q = select(audit_log).where(audit_log.c.org_id == org_id)
+    if cursor:
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+            at_text, id_text = raw.split("|", 1)
+            after = (datetime.fromisoformat(at_text), uuid.UUID(id_text))
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            raise AppError("The cursor is not valid.", code="invalid_cursor") from None
+        q = q.where(tuple_(audit_log.c.at, audit_log.c.id) < tuple_(*after))
+    rows = (
+        await db.execute(q.order_by(audit_log.c.at.desc(), audit_log.c.id.desc()).limit(limit + 1))
+    ).all()
+    page = rows[:limit]
+    items = [
+        {
+            "id": str(r.id),
+            "at": r.at.isoformat(),
+            "action": r.action,
+            "actorEmail": r.actor_email,
+            "target": r.target,
+            "ip": str(r.ip) if r.ip else None,
+            "details": r.details,
+        }
+        for r in page
+    ]
+    last = page[-1] if page and len(rows) > limit else None
+    # Opaque and URL-safe: an ISO time's "+" would arrive as a space in a query string.
+    next_cursor = (
+        base64.urlsafe_b64encode(f"{last.at.isoformat()}|{last.id}".encode()).decode().rstrip("=")
+        if last
+        else None
+    )
+    return {"items": items, "nextCursor": next_cursor}

@@ -125,6 +125,8 @@ def _raw_target(request: Request) -> httpx.URL:
 
 async def forward(request: Request, route: Route) -> Response:
     settings = request.app.state.settings
+    if route.access == "public":
+        request.app.state.public_limiter.check(request.client.host if request.client else "?")
     # Public and webhook routes never carry the caller's identity, so they never look it up.
     auth, who = (None, None) if route.access in ("public", "webhook") else await resolve(request)
     check_access(route, who)

@@ -34,7 +34,7 @@ def visibility(identity: Identity) -> repo.Visibility:
     assert identity.org_id is not None
     return repo.Visibility(
         org_id=identity.org_id,
-        all_of_org=identity.is_org_admin or identity.kind == "apikey",
+        all_of_org=identity.is_org_admin,
         user_id=identity.user_id,
         email=identity.email,
     )
