@@ -11,7 +11,7 @@ ONCE_FLAG := $(if $(ONCE),--once,)
 
 # Suites: the fast ones run alone with `make test-fast`; broker-outage tests stop RabbitMQ's
 # application (root only) and so run in their own pytest invocation, never beside other tests.
-FAST := not slow and not broker_outage and not e2e
+FAST := not slow and not broker_outage and not e2e and not browser
 
 .PHONY: help
 help: ## list the targets
@@ -25,6 +25,16 @@ uv:
 install: uv ## install the workspace (locked)
 	@$(UV) sync --frozen --quiet
 
+# Page tests drive Debian's Chromium (Playwright never downloads a browser here).
+.PHONY: chromium
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium for the page tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null \
+	      || echo "could not install chromium: page tests will be skipped"; \
+	  else echo "chromium not found and not root: page tests will be skipped"; fi; }
+
 .PHONY: up
 up: install ## run the whole system with its dev sandbox (Ctrl-C stops it)
 	@$(UV) run --frozen python tools/stack.py up
@@ -34,7 +44,7 @@ db: install ## create and migrate every service database (what `make up` does fi
 	@$(UV) run --frozen python tools/stack.py migrate
 
 .PHONY: test
-test: install ## every suite CI runs (fast, e2e, then broker-outage tests alone)
+test: install chromium ## every suite CI runs (fast, e2e, pages, then broker-outage tests alone)
 	@$(PYTEST) -m "not slow and not broker_outage" -p no:cacheprovider
 	@$(MAKE) --no-print-directory test-broker-outage
 
@@ -43,7 +53,7 @@ test-fast: install ## unit and integration tests only (no process start-up, no b
 	@$(PYTEST) -m "$(FAST)"
 
 .PHONY: test-e2e
-test-e2e: install ## the end-to-end suite (starts the real processes)
+test-e2e: install chromium ## the end-to-end suite (starts the real processes; pages in Chromium)
 	@$(PYTEST) -m "e2e and not slow"
 
 .PHONY: test-broker-outage
