@@ -152,3 +152,19 @@ async def audit_trail(
     auth = await require_user(request)
     async with unit_of_work(request.app.state.sessions) as db:
         return await service.audit_page(db, auth, org_id, limit=limit, cursor=cursor)
+
+
+@router.get("/orgs/{org_id}")
+async def get_org(org_id: uuid.UUID, request: Request) -> dict[str, Any]:
+    auth = await require_user(request)
+    async with unit_of_work(request.app.state.sessions) as db:
+        return await service.org_settings(db, auth, org_id)
+
+
+@router.put("/orgs/{org_id}")
+async def update_org(org_id: uuid.UUID, body: OrgCreate, request: Request) -> dict[str, Any]:
+    auth = await _caller(request)
+    async with unit_of_work(request.app.state.sessions) as db:
+        return await service.update_org(
+            db, auth, org_id, name=body.name, time_zone=body.default_time_zone, ip=_ip(request)
+        )

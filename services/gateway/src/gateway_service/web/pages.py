@@ -186,3 +186,93 @@ async def invite(request: Request) -> Response:
         return await page(request, "invited.html", invitation=made)
 
     return await _guarded(request, auth, act)
+
+
+def _admin_org(auth: Auth) -> uuid.UUID:
+    if auth.active_org_id is None:
+        raise AppError("Choose an organization first.", code="no_active_org")
+    return auth.active_org_id
+
+
+@router.get("/settings/org", response_class=HTMLResponse)
+async def org_settings_page(request: Request) -> Response:
+    auth = await _signed_in(request)
+    if not isinstance(auth, Auth):
+        return auth
+    if auth.active_org_id is None:
+        return RedirectResponse("/onboarding", status_code=303)
+    async with unit_of_work(request.app.state.sessions) as db:
+        org = await orgs.org_settings(db, auth, auth.active_org_id)
+    return await page(
+        request, "org_settings.html", org=org, saved=request.query_params.get("saved")
+    )
+
+
+@router.post("/settings/org")
+async def save_org_settings(request: Request) -> Response:
+    auth = await _signed_in(request)
+    if not isinstance(auth, Auth):
+        return auth
+
+    async def act() -> Response:
+        form = await _form(request)
+        async with unit_of_work(request.app.state.sessions) as db:
+            await orgs.update_org(
+                db,
+                auth,
+                _admin_org(auth),
+                name=form.get("name", ""),
+                time_zone=form.get("default_time_zone", ""),
+                ip=_ip(request),
+            )
+        return RedirectResponse("/settings/org?saved=1", status_code=303)
+
+    return await _guarded(request, auth, act)
+
+
+@router.post("/settings/members/{user_id}/role")
+async def change_member_role(request: Request, user_id: uuid.UUID) -> Response:
+    auth = await _signed_in(request)
+    if not isinstance(auth, Auth):
+        return auth
+
+    async def act() -> Response:
+        role = (await _form(request)).get("role", "")
+        if role not in ("admin", "member"):
+            raise AppError("Choose a role.", code="invalid_role")
+        async with unit_of_work(request.app.state.sessions) as db:
+            await orgs.change_role(db, auth, _admin_org(auth), user_id, role, ip=_ip(request))
+        return RedirectResponse("/settings/members", status_code=303)
+
+    return await _guarded(request, auth, act)
+
+
+@router.post("/settings/members/{user_id}/remove")
+async def remove_member(request: Request, user_id: uuid.UUID) -> Response:
+    auth = await _signed_in(request)
+    if not isinstance(auth, Auth):
+        return auth
+
+    async def act() -> Response:
+        async with unit_of_work(request.app.state.sessions) as db:
+            await orgs.remove(db, auth, _admin_org(auth), user_id, ip=_ip(request))
+        return RedirectResponse("/settings/members", status_code=303)
+
+    return await _guarded(request, auth, act)
+
+
+@router.get("/settings/audit", response_class=HTMLResponse)
+async def audit_page(request: Request) -> Response:
+    auth = await _signed_in(request)
+    if not isinstance(auth, Auth):
+        return auth
+    try:
+        async with unit_of_work(request.app.state.sessions) as db:
+            trail = await orgs.audit_page(
+                db, auth, _admin_org(auth), limit=100, cursor=request.query_params.get("cursor")
+            )
+    except AppError as exc:
+        return await message(request, "Not available", exc.message, status_code=exc.status)
+    return await page(
+        request, "audit.html", entries=trail["items"], next_cursor=trail["nextCursor"]
+    )
