@@ -213,3 +213,26 @@ async def test_unknown_event_type_is_acknowledged_and_skipped(
 
 async def _async(value: bool) -> bool:
     return value
+
+
+async def test_stop_lets_in_flight_deliveries_finish_and_ack(
+    clean_db: KitDb, topology, amqp
+) -> None:
+    started = asyncio.Event()
+
+    async def slow(session: AsyncSession, envelope: Envelope) -> None:
+        started.set()
+        await asyncio.sleep(0.5)
+        await _record(session, envelope)
+
+    consumer = _consumer(clean_db, topology, slow)
+    await consumer.start(amqp)
+    await _publish(amqp, topology, sample_event())
+    await asyncio.wait_for(started.wait(), timeout=10)
+    await consumer.stop()  # while the handler is still sleeping
+    assert consumer.stats.handled == 1
+    assert await _effects(clean_db) == 1
+    channel = await amqp.channel()
+    queue = await channel.get_queue(topology.name(topology.queues[0].name), ensure=False)
+    assert await queue.get(no_ack=True, fail=False, timeout=5) is None  # acked: nothing redelivered
+    await channel.close()

@@ -82,6 +82,8 @@ class Consumer:
     _exchanges: dict[str, AbstractExchange] = field(default_factory=dict, init=False, repr=False)
     _queue: AbstractQueue | None = field(default=None, init=False, repr=False)
     _tag: str | None = field(default=None, init=False, repr=False)
+    _in_flight: int = field(default=0, init=False, repr=False)
+    _idle: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
 
     def on(self, event_type: str) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
@@ -107,10 +109,14 @@ class Consumer:
         self._queue = await channel.get_queue(self.topology.name(self.queue), ensure=False)
         self._tag = await self._queue.consume(self._on_message)
 
-    async def stop(self) -> None:
+    async def stop(self, drain_seconds: float = 10.0) -> None:
+        """Stop taking deliveries, let those in flight finish (and ack), then close."""
         if self._queue is not None and self._tag is not None:
             with contextlib.suppress(Exception):
                 await self._queue.cancel(self._tag)
+        if self._in_flight:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), timeout=drain_seconds)
         if self._channel is not None:
             with contextlib.suppress(Exception):
                 await self._channel.close()
@@ -120,6 +126,16 @@ class Consumer:
     # -- one delivery ---------------------------------------------------------------------
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            await self._deliver(message)
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
+
+    async def _deliver(self, message: AbstractIncomingMessage) -> None:
         headers: dict[str, Any] = dict(message.headers or {})
         attempt = _int(headers.get(ATTEMPT_HEADER), 1)
         tracer = self.tracer or trace.get_tracer("servicekit.consumer")
