@@ -81,8 +81,10 @@ contracts: install ## re-export the event JSON Schemas into libs/contracts/schem
 	@$(UV) run --frozen python -m scheduler_contracts.export
 
 .PHONY: bench
-bench: install ## benchmarks under bench/, printing figures
-	@$(UV) run --frozen python bench/run.py
+bench: install ## benchmarks under bench/, printing figures (BENCH_ARGS=--quick for short runs)
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) >/dev/null; } || true
+	@$(UV) run --frozen python bench/run.py $(BENCH_ARGS)
 
 .PHONY: scheduler-sync scheduler-webhook-process scheduler-reconcile
 scheduler-sync: install ## the iCIMS sync worker (ONCE=1 for one pass)
