@@ -87,7 +87,7 @@ async def test_sign_in_create_org_invite_accept_and_switch(
     await expect(bob.get_by_role("heading", name="Acme Recruiting")).to_be_visible()
 
     await alice.goto(f"{base}/settings/members")
-    await expect(alice.get_by_role("cell", name="bob@acme.example")).to_be_visible()
+    await expect(alice.get_by_role("cell", name="bob@acme.example", exact=True)).to_be_visible()
 
     await bob.locator("details.menu > summary").click()  # open the user menu
     await bob.get_by_role("button", name="Sign out").click()

@@ -72,7 +72,11 @@ GatewayFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 def gateway(gateway_db: str, oidc_issuer: str) -> GatewayFactory:
     @asynccontextmanager
     async def make(
-        *, base_url: str = "http://gw.example", down: bool = False, **overrides: object
+        *,
+        base_url: str = "http://gw.example",
+        down: bool = False,
+        scheduling: FastAPI | None = None,
+        **overrides: object,
     ) -> AsyncIterator[httpx.AsyncClient]:
         settings = gateway_settings(gateway_db, oidc_issuer, base_url, **overrides)
         transport: httpx.AsyncBaseTransport
@@ -84,6 +88,8 @@ def gateway(gateway_db: str, oidc_issuer: str) -> GatewayFactory:
         else:
             transport = httpx.ASGITransport(app=echo_service())
         transports = {s: transport for s in settings.service_urls()}
+        if scheduling is not None:
+            transports["scheduling"] = httpx.ASGITransport(app=scheduling)
         async with app_client(create_app(settings, transports=transports), base_url=base_url) as c:
             yield c
 
@@ -163,3 +169,15 @@ async def seed(gateway_db: str, oidc_issuer: str) -> AsyncIterator[Callable[...,
 
     yield make
     await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def scheduling_app(make_database: MakeDatabase) -> AsyncIterator[FastAPI]:
+    """The real scheduling service, in process, for pages that read or write its data."""
+    from scheduling_service.app import create_app as create_scheduling
+    from scheduling_service.settings import Settings as SchedulingSettings
+
+    url = await make_database("gateway_scheduling", "scheduling_service:migrations")
+    app = create_scheduling(SchedulingSettings(env="test", database_url=url))
+    async with app.router.lifespan_context(app):
+        yield app

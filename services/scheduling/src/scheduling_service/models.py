@@ -19,6 +19,7 @@ from sqlalchemy import (
     Uuid,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = new_metadata()
 outbox, inbox = add_kit_tables(metadata)
@@ -90,4 +91,16 @@ request_audit = Table(
     Column("to_status", Text),
     Column("reason", Text),
     Index("ix_request_audit_request", "request_id", "at"),
+)
+
+# Org defaults for availability: the time zone and weekly working hours used for interviewers
+# who have none of their own. Absent row = the built-in default (Mon-Fri 09:00-17:00, UTC).
+org_settings = Table(
+    "org_settings",
+    metadata,
+    Column("org_id", Uuid, primary_key=True),
+    Column("time_zone", Text, nullable=False),
+    Column("working_hours", JSONB, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Column("updated_by", Text),
 )

@@ -12,7 +12,14 @@ from servicekit.db import unit_of_work
 from gateway_service.apikeys import service as apikeys
 from gateway_service.auth.context import Auth, require_csrf, require_user
 from gateway_service.orgs import service
-from gateway_service.orgs.schemas import ApiKeyCreate, InvitationCreate, OrgCreate, RoleChange
+from gateway_service.orgs.defaults import seed_scheduling_defaults
+from gateway_service.orgs.schemas import (
+    ApiKeyCreate,
+    InvitationCreate,
+    OrgCreate,
+    OrgRename,
+    RoleChange,
+)
 
 router = APIRouter(prefix="/api", tags=["gateway"])
 
@@ -52,6 +59,7 @@ async def create_org(body: OrgCreate, request: Request) -> dict[str, Any]:
         org_id = await service.create_org(
             db, auth, name=body.name, time_zone=body.default_time_zone, ip=_ip(request)
         )
+    await seed_scheduling_defaults(request, auth, org_id, body.default_time_zone)
     return {
         "id": str(org_id),
         "name": body.name.strip(),
@@ -162,9 +170,7 @@ async def get_org(org_id: uuid.UUID, request: Request) -> dict[str, Any]:
 
 
 @router.put("/orgs/{org_id}")
-async def update_org(org_id: uuid.UUID, body: OrgCreate, request: Request) -> dict[str, Any]:
+async def rename_org(org_id: uuid.UUID, body: OrgRename, request: Request) -> dict[str, Any]:
     auth = await _caller(request)
     async with unit_of_work(request.app.state.sessions) as db:
-        return await service.update_org(
-            db, auth, org_id, name=body.name, time_zone=body.default_time_zone, ip=_ip(request)
-        )
+        return await service.rename_org(db, auth, org_id, name=body.name, ip=_ip(request))

@@ -26,3 +26,7 @@ class RoleChange(ApiModel):
 
 class ApiKeyCreate(ApiModel):
     name: str = Field(min_length=1, max_length=100)
+
+
+class OrgRename(ApiModel):
+    name: str = Field(min_length=1, max_length=120)

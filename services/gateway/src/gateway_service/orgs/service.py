@@ -312,29 +312,24 @@ async def audit_page(
 async def org_settings(db: AsyncSession, auth: Auth, org_id: uuid.UUID) -> dict[str, Any]:
     role_in(auth, org_id)
     row = (await db.execute(select(organizations).where(organizations.c.id == org_id))).one()
-    return {"id": str(row.id), "name": row.name, "defaultTimeZone": row.default_time_zone}
+    return {"id": str(row.id), "name": row.name}
 
 
-async def update_org(
-    db: AsyncSession, auth: Auth, org_id: uuid.UUID, *, name: str, time_zone: str, ip: str | None
+async def rename_org(
+    db: AsyncSession, auth: Auth, org_id: uuid.UUID, *, name: str, ip: str | None
 ) -> dict[str, Any]:
     require_admin(auth, org_id)
     name = name.strip()
     if not 1 <= len(name) <= 120:
         raise AppError("An organization name has 1 to 120 characters.", code="invalid_name")
-    await db.execute(
-        update(organizations)
-        .where(organizations.c.id == org_id)
-        .values(name=name, default_time_zone=check_zone(time_zone))
-    )
+    await db.execute(update(organizations).where(organizations.c.id == org_id).values(name=name))
     await audit(
         db,
-        "org_updated",
+        "org_renamed",
         org_id=org_id,
         actor_user_id=auth.user_id,
         actor_email=auth.email,
         target=name,
         ip=ip,
-        details={"defaultTimeZone": time_zone},
     )
-    return {"id": str(org_id), "name": name, "defaultTimeZone": time_zone}
+    return {"id": str(org_id), "name": name}

@@ -13,6 +13,8 @@ from servicekit.errors import AppError
 
 from gateway_service.auth.context import Auth, authenticate, require_csrf
 from gateway_service.orgs import service as orgs
+from gateway_service.orgs.defaults import WEEKDAYS, seed_scheduling_defaults
+from gateway_service.upstream import call
 from gateway_service.web.render import message, page
 
 router = APIRouter(include_in_schema=False)
@@ -77,14 +79,12 @@ async def create_org(request: Request) -> Response:
 
     async def act() -> Response:
         form = await _form(request)
+        time_zone = orgs.check_zone(form.get("default_time_zone", "").strip() or "UTC")
         async with unit_of_work(request.app.state.sessions) as db:
-            await orgs.create_org(
-                db,
-                auth,
-                name=form.get("name", ""),
-                time_zone=form.get("default_time_zone", "UTC"),
-                ip=_ip(request),
+            org_id = await orgs.create_org(
+                db, auth, name=form.get("name", ""), time_zone=time_zone, ip=_ip(request)
             )
+        await seed_scheduling_defaults(request, auth, org_id, time_zone)
         return RedirectResponse("/", status_code=303)
 
     return await _guarded(request, auth, act)
@@ -203,8 +203,25 @@ async def org_settings_page(request: Request) -> Response:
         return RedirectResponse("/onboarding", status_code=303)
     async with unit_of_work(request.app.state.sessions) as db:
         org = await orgs.org_settings(db, auth, auth.active_org_id)
+    try:
+        availability = await call(request, auth, "scheduling", "GET", "/api/scheduling/settings")
+        unavailable = None
+        if not isinstance(availability, dict) or not isinstance(
+            availability.get("workingHours"), dict
+        ):
+            raise AppError(
+                "scheduling gave an unexpected answer", code="upstream_error", status=502
+            )
+    except AppError as exc:
+        availability, unavailable = None, exc.message
     return await page(
-        request, "org_settings.html", org=org, saved=request.query_params.get("saved")
+        request,
+        "org_settings.html",
+        org=org,
+        availability=availability,
+        weekdays=WEEKDAYS,
+        unavailable=unavailable,
+        saved=request.query_params.get("saved"),
     )
 
 
@@ -216,15 +233,27 @@ async def save_org_settings(request: Request) -> Response:
 
     async def act() -> Response:
         form = await _form(request)
+        org_id = _admin_org(auth)
+        hours: dict[str, list[dict[str, str]]] = {}
+        for day in WEEKDAYS:
+            start, end = form.get(f"{day}_start", "").strip(), form.get(f"{day}_end", "").strip()
+            if bool(start) != bool(end):
+                raise AppError(
+                    f"Give both a start and an end for {day.title()}, or neither.",
+                    code="invalid_working_hours",
+                )
+            hours[day] = [{"start": start, "end": end}] if start else []
+        # Scheduling validates the zone and hours; save there first so a refusal changes nothing.
+        await call(
+            request,
+            auth,
+            "scheduling",
+            "PUT",
+            "/api/scheduling/settings",
+            {"timeZone": form.get("time_zone", "").strip(), "workingHours": hours},
+        )
         async with unit_of_work(request.app.state.sessions) as db:
-            await orgs.update_org(
-                db,
-                auth,
-                _admin_org(auth),
-                name=form.get("name", ""),
-                time_zone=form.get("default_time_zone", ""),
-                ip=_ip(request),
-            )
+            await orgs.rename_org(db, auth, org_id, name=form.get("name", ""), ip=_ip(request))
         return RedirectResponse("/settings/org?saved=1", status_code=303)
 
     return await _guarded(request, auth, act)

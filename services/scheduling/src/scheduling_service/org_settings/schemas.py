@@ -1,0 +1,68 @@
+"""Org defaults: a time zone and weekly working hours (intervals per weekday, local time)."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import time
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class ApiModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class Interval(ApiModel):
+    start: time
+    end: time
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Interval:
+        if self.end <= self.start:
+            raise ValueError("an interval ends after it starts (same day)")
+        return self
+
+
+class OrgSettings(ApiModel):
+    time_zone: str = Field(min_length=1, max_length=64)
+    working_hours: dict[Weekday, list[Interval]] = Field(
+        description="local working intervals per weekday; a missing or empty day is not worked"
+    )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("working_hours")
+    @classmethod
+    def _no_overlap(cls, value: dict[Weekday, list[Interval]]) -> dict[Weekday, list[Interval]]:
+        for day, intervals in value.items():
+            if len(intervals) > 6:
+                raise ValueError(f"{day}: at most 6 intervals")
+            ordered = sorted(intervals, key=lambda i: i.start)
+            for a, b in itertools.pairwise(ordered):
+                if b.start < a.end:
+                    raise ValueError(f"{day}: intervals overlap")
+            value[day] = ordered
+        if not any(value.values()):
+            raise ValueError("at least one working interval is needed")
+        return value
+
+
+def default_settings(time_zone: str = "UTC") -> OrgSettings:
+    nine_to_five = [Interval(start=time(9), end=time(17))]
+    return OrgSettings(
+        time_zone=time_zone,
+        working_hours={d: (nine_to_five if d not in ("sat", "sun") else []) for d in WEEKDAYS},
+    )
