@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from servicekit.settings import KitSettings
 
 
@@ -29,6 +29,24 @@ class Settings(KitSettings):
     webhook_batch_size: int | None = Field(
         default=None, ge=1, le=1000, validation_alias=AliasChoices("WEBHOOK_BATCH_SIZE")
     )
+
+    icims_webhook_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ICIMS_WEBHOOK_SECRET", "icims_webhook_secret"),
+    )
+    webhook_max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    webhook_max_decoded_bytes: int = Field(default=5_242_880, ge=1024)
+    webhook_duplicate_window_hours: float = Field(default=24.0, gt=0)
+
+    @model_validator(mode="after")
+    def _dev_webhook_secret(self) -> Settings:
+        # The runbook's default, for the sandbox only: production refuses it (secret_fields).
+        if self.icims_webhook_secret is None and self.env != "production":
+            self.icims_webhook_secret = SecretStr("test-webhook-secret")
+        return self
+
+    def secret_fields(self) -> dict[str, SecretStr | None]:
+        return {**super().secret_fields(), "ICIMS_WEBHOOK_SECRET": self.icims_webhook_secret}
 
     @property
     def sync_interval_seconds(self) -> float:

@@ -1,0 +1,72 @@
+"""`POST /api/webhooks/icims`: store every delivery and answer fast (the runbook's contract)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from servicekit.app import DbSession
+from servicekit.errors import AppError
+
+from integrations_service.settings import Settings
+from integrations_service.webhooks.receive import store
+
+router = APIRouter(prefix="/api/webhooks", tags=["webhooks"])
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise AppError(
+            "The request body is too large.",
+            code="payload_too_large",
+            status=413,
+            details={"maxBytes": limit},
+        )
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise AppError(
+                "The request body is too large.",
+                code="payload_too_large",
+                status=413,
+                details={"maxBytes": limit},
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post("/icims")
+async def icims(request: Request, session: DbSession) -> JSONResponse:
+    settings: Settings = request.app.state.settings
+    raw = await _read_limited(request, settings.webhook_max_body_bytes)
+    raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
+    stored = await store(
+        session,
+        settings,
+        method=request.method,
+        path=raw_path.decode("latin-1"),
+        query=request.scope.get("query_string", b"").decode("latin-1"),
+        headers=dict(request.headers),
+        raw=raw,
+    )
+    body: dict[str, Any] = {
+        "id": str(stored.id),
+        "verified": stored.verified,
+        "duplicate": stored.duplicate_of is not None,
+    }
+    if stored.parse_error is not None:
+        # Stored (an operator can see it), but the sender should know it was unreadable.
+        return JSONResponse(
+            {
+                "error": {
+                    "code": "malformed_webhook",
+                    "message": stored.parse_error,
+                    "details": body,
+                }
+            },
+            status_code=400,
+        )
+    return JSONResponse(body, status_code=200)

@@ -1,0 +1,205 @@
+"""Receiving an iCIMS delivery: bounded decode, verify, parse, dedupe, store, announce.
+
+Every delivery that is not refused for size is stored, verified or not, parseable or not, in
+the same transaction as its `integrations.webhook.received.v1` event. Only verified,
+parseable, first-seen deliveries are left for the processor (status `received`, verified).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from scheduler_contracts import Envelope
+from scheduler_contracts.events.integrations import WebhookReceived
+from servicekit import outbox
+from servicekit.errors import AppError
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from integrations_service.models import webhook_events as W
+from integrations_service.settings import Settings
+from integrations_service.webhooks.verify import verify
+
+# iCIMS names event types in its payload; ours are the runbook's. Only the status change is in
+# iCIMS's public documentation; other names are stored as they come and marked unsupported.
+EVENT_TYPES = {"WorkFlowStatusChangeEvent": "application.status_changed"}
+KEPT_HEADERS = frozenset(
+    {
+        "authorization",
+        "content-type",
+        "content-encoding",
+        "content-length",
+        "host",
+        "user-agent",
+        "x-icims-date",
+        "x-icims-content-sha256",
+        "x-forwarded-for",
+        "x-forwarded-host",
+    }
+)
+
+
+class Rejected(AppError):
+    """Refused before storage (the body is too large to keep)."""
+
+
+@dataclass(frozen=True)
+class Stored:
+    id: uuid.UUID
+    verified: bool
+    duplicate_of: uuid.UUID | None
+    parse_error: str | None
+
+
+def decode(raw: bytes, encoding: str, limit: int) -> tuple[bytes | None, str | None]:
+    """The decoded body, or (None, why). Inflation is bounded: a small gzip bomb is refused."""
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return raw, None
+    if encoding != "gzip":
+        return None, f"unsupported content-encoding {encoding!r}"
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(raw, limit + 1)
+        if len(out) > limit or inflater.unconsumed_tail:
+            raise Rejected(
+                "The decoded body is too large.",
+                code="payload_too_large",
+                status=413,
+                details={"maxDecodedBytes": limit},
+            )
+        if not inflater.eof:
+            return None, "truncated gzip body"
+    except zlib.error as exc:
+        return None, f"corrupt gzip body: {exc}"
+    return out, None
+
+
+def parse(decoded: bytes | None) -> tuple[dict[str, Any] | None, str | None]:
+    if decoded is None:
+        return None, None
+    try:
+        payload = json.loads(decoded)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return None, f"not JSON: {exc}"[:300]
+    if not isinstance(payload, dict):
+        return None, "not a JSON object"
+    return payload, None
+
+
+async def store(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    method: str,
+    path: str,
+    query: str,
+    headers: dict[str, str],
+    raw: bytes,
+    received_at: datetime | None = None,
+) -> Stored:
+    received_at = received_at or datetime.now(UTC)
+    lowered = {k.lower(): v for k, v in headers.items()}
+    decoded, decode_error = decode(
+        raw, lowered.get("content-encoding", ""), settings.webhook_max_decoded_bytes
+    )
+    payload, parse_error = parse(decoded)
+    parse_error = decode_error or parse_error
+    secret = (
+        settings.icims_webhook_secret.get_secret_value() if settings.icims_webhook_secret else None
+    )
+    bodies = [raw] + ([decoded] if decoded is not None and decoded != raw else [])
+    verdict = verify(
+        secret=secret,
+        method=method,
+        path=path,
+        query=query,
+        headers=lowered,
+        bodies=bodies,
+        received_at=received_at,
+    )
+    body_hash = hashlib.sha256(decoded).hexdigest() if decoded is not None else None
+    provider_type = (
+        str(payload.get("eventType"))[:100] if payload and payload.get("eventType") else None
+    )
+    customer = (
+        str(payload.get("customerId"))[:100] if payload and payload.get("customerId") else None
+    )
+
+    duplicate_of = None
+    if body_hash is not None and parse_error is None:
+        # Same-hash deliveries serialise here, so two copies arriving together cannot both
+        # be taken as the first.
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:h, 0))"), {"h": body_hash}
+        )
+        since = received_at - timedelta(hours=settings.webhook_duplicate_window_hours)
+        duplicate_of = (
+            await session.execute(
+                select(W.c.id)
+                .where(
+                    W.c.body_sha256 == body_hash,
+                    W.c.received_at >= since,
+                    W.c.duplicate_of.is_(None),
+                    W.c.parse_error.is_(None),
+                )
+                .order_by(W.c.received_at)
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+
+    webhook_id = uuid.uuid4()
+    if parse_error is not None:
+        status, processed_at, last_error = "failed", None, f"unreadable delivery: {parse_error}"
+    elif duplicate_of is not None:
+        # Recognising a duplicate is all there is to do with it.
+        status, processed_at, last_error = "processed", received_at, None
+    else:
+        status, processed_at, last_error = "received", None, None
+    await session.execute(
+        insert(W).values(
+            id=webhook_id,
+            provider="icims",
+            status=status,
+            verified=verdict.ok,
+            verification_error=verdict.reason,
+            event_type=EVENT_TYPES.get(provider_type or ""),
+            provider_event_type=provider_type,
+            customer_id=customer,
+            body_sha256=body_hash,
+            duplicate_of=duplicate_of,
+            method=method,
+            path=path,
+            query=query,
+            headers={k: v for k, v in lowered.items() if k in KEPT_HEADERS},
+            raw_body=raw,
+            payload=payload,
+            parse_error=parse_error,
+            last_error=last_error,
+            received_at=received_at,
+            next_attempt_at=received_at if status == "received" else None,
+            processed_at=processed_at,
+        )
+    )
+    event = WebhookReceived(
+        webhook_id=webhook_id,
+        provider="icims",
+        verified=verdict.ok,
+        duplicate=duplicate_of is not None,
+        received_at=received_at,
+        event_type=EVENT_TYPES.get(provider_type or ""),
+        provider_event_type=provider_type,
+        customer_id=customer,
+        body_sha256=body_hash,
+        duplicate_of=duplicate_of,
+        verification_error=verdict.reason,
+    )
+    await outbox.add(session, Envelope.build(event, source="integrations", subject=str(webhook_id)))
+    return Stored(webhook_id, verdict.ok, duplicate_of, parse_error)
