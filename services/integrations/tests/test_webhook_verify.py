@@ -143,7 +143,8 @@ def test_re_verification_uses_the_time_received_not_now() -> None:
         "Bearer abc",
         "x-icims-v1-hmac-sha256",
         "x-icims-v1-hmac-sha256 user=u,nonsense",
-        "x-icims-v1-hmac-sha256 user=u,signedheaders=host;x-icims-date;x-icims-content-sha256,signature=",
+        "x-icims-v1-hmac-sha256 user=u,"
+        "signedheaders=host;x-icims-date;x-icims-content-sha256,signature=",
     ],
 )
 def test_malformed_authorization_fails(authorization: str) -> None:

@@ -3,7 +3,8 @@
     Authorization: x-icims-v1-hmac-sha256 user=<u>,signedheaders=<h1;h2;...>,signature=<hex>
     x-icims-date: <ISO 8601>         x-icims-content-sha256: <hex sha256 of the body>
 
-    canonical  = METHOD \\n path \\n query \\n <"name:value" per signed header, sorted> \\n \\n signedheaders
+    canonical  = METHOD \\n path \\n query \\n <"name:value" per signed header, sorted>
+                 \\n \\n signedheaders
     to sign    = "x-icims-v1-hmac-sha256" \\n x-icims-date \\n hex(sha256(canonical))
     signature  = hex(hmac_sha256(secret, to sign))
 
