@@ -1,14 +1,19 @@
 """Integrations' workers: `integrations worker` (relay, consumers as they arrive),
 `scheduler-sync` (iCIMS note jobs) and `scheduler-webhook-process` (stored webhooks).
 
-Each runs as its own process with its own heartbeat, so ops can tell which one is down. Their
-loops arrive with the integrations issue; until then each runs the relay and its heartbeat.
+Each runs as its own process with its own heartbeat, so ops can tell which one is down.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from servicekit.settings import KitSettings
-from servicekit.worker import WorkerRuntime
+from servicekit.worker import Loop, WorkerContext, WorkerRuntime
+
+from integrations_service.settings import Settings
+from integrations_service.webhooks.process import process_batch
+from integrations_service.webhooks.translate import translate
 
 WORKER = "integrations-worker"
 SYNC = "scheduler-sync"
@@ -23,5 +28,17 @@ def sync_runtime(settings: KitSettings) -> WorkerRuntime:
     return WorkerRuntime(settings=settings, worker=SYNC)
 
 
+def _webhook_loops(ctx: WorkerContext) -> Sequence[Loop]:
+    settings = ctx.settings
+    assert isinstance(settings, Settings)
+    batch = settings.webhook_batch_size or settings.batch_size
+
+    async def one_pass() -> str | None:
+        summary = await process_batch(ctx.sessions, translate, batch_size=batch)
+        return str(summary) if summary.claimed else None
+
+    return [Loop("webhook-process", one_pass, settings.webhook_interval_seconds)]
+
+
 def webhook_runtime(settings: KitSettings) -> WorkerRuntime:
-    return WorkerRuntime(settings=settings, worker=WEBHOOK_PROCESS)
+    return WorkerRuntime(settings=settings, worker=WEBHOOK_PROCESS, loops=_webhook_loops)
