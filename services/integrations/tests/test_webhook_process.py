@@ -5,89 +5,18 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
-import pytest
 from integrations_service.models import webhook_events as W
 from integrations_service.webhooks.process import Delivery, claim, process_batch
-from integrations_service.webhooks.translate import translate as real_translate
+from integrations_service.webhooks.translate import Connections, Translator
 from scheduler_contracts import Envelope
-from servicekit.db import create_engine, create_sessionmaker, unit_of_work
-from sqlalchemy import delete, select, text, update
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from servicekit.db import unit_of_work
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
-
-@pytest.fixture
-async def sessions(integrations_db: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(integrations_db, pool_size=10)
-    maker = create_sessionmaker(engine)
-    async with unit_of_work(maker) as s:  # each test starts with an empty queue
-        await s.execute(delete(W))
-        await s.execute(text("DELETE FROM outbox"))
-    yield maker
-    await engine.dispose()
-
-
-async def add(
-    maker,
-    n: int = 1,
-    *,
-    verified: bool = True,
-    duplicate_of: uuid.UUID | None = None,
-    event_type: str | None = "application.status_changed",
-) -> list[uuid.UUID]:
-    ids = [uuid.uuid4() for _ in range(n)]
-    now = datetime.now(UTC)
-    async with unit_of_work(maker) as s:
-        await s.execute(
-            insert(W),
-            [
-                {
-                    "id": i,
-                    "provider": "icims",
-                    "status": "received",
-                    "verified": verified,
-                    "event_type": event_type,
-                    "customer_id": "1234",
-                    "method": "POST",
-                    "path": "/api/webhooks/icims",
-                    "query": "",
-                    "headers": {},
-                    "raw_body": b"{}",
-                    "payload": {"customerId": "1234"},
-                    "received_at": now,
-                    "next_attempt_at": now,
-                    "duplicate_of": duplicate_of,
-                    "body_sha256": uuid.uuid4().hex * 2,
-                }
-                for i in ids
-            ],
-        )
-    return ids
-
-
-async def state(maker, webhook_id: uuid.UUID):
-    async with maker() as s:
-        return (await s.execute(select(W).where(W.c.id == webhook_id))).one()
-
-
-async def events(maker, webhook_id: uuid.UUID) -> list[tuple[str, dict]]:
-    async with maker() as s:
-        rows = await s.execute(
-            text("SELECT body FROM outbox WHERE body->>'subject' = :i ORDER BY seq"),
-            {"i": str(webhook_id)},
-        )
-        return [(b["type"], b["data"]) for (b,) in rows]
-
-
-async def due_now(maker) -> None:
-    """Stand-in for waiting out the backoff."""
-    async with unit_of_work(maker) as s:
-        await s.execute(
-            update(W).where(W.c.status == "received").values(next_attempt_at=datetime.now(UTC))
-        )
+from .conftest import add, due_now, events, state
 
 
 async def test_failing_twice_then_succeeding_is_processed_on_attempt_three(sessions) -> None:
@@ -203,10 +132,14 @@ async def test_a_crashed_claim_is_taken_over_after_its_lease_and_cannot_write_ba
     assert (await state(sessions, webhook_id)).status == "processed"
 
 
-async def test_status_change_without_an_icims_connection_fails_visibly(sessions) -> None:
+async def test_status_change_without_an_icims_connection_fails_visibly(
+    sessions, integrations_settings
+) -> None:
     (webhook_id,) = await add(sessions)
     (other,) = await add(sessions, event_type=None)
-    await process_batch(sessions, real_translate, batch_size=10)
+    await process_batch(
+        sessions, Translator(Connections(integrations_settings, None)), batch_size=10
+    )
     row = await state(sessions, webhook_id)
     assert row.status == "received" and "no iCIMS connection is configured" in row.last_error
     assert (await events(sessions, webhook_id))[0][1]["error_code"] == "icims_connection_missing"

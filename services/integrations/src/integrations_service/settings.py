@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from typing import ClassVar
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
@@ -34,6 +35,28 @@ class Settings(KitSettings):
         default=None,
         validation_alias=AliasChoices("ICIMS_WEBHOOK_SECRET", "icims_webhook_secret"),
     )
+    # A single-company install's iCIMS connection (per-org connection settings come later):
+    # deliveries for ICIMS_CUSTOMER_ID belong to ICIMS_ORG_ID.
+    icims_base_url: str = Field(
+        default="https://api.icims.com",
+        validation_alias=AliasChoices("ICIMS_BASE_URL", "icims_base_url"),
+    )
+    icims_token_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("ICIMS_TOKEN_URL", "icims_token_url")
+    )
+    icims_client_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("ICIMS_CLIENT_ID", "icims_client_id")
+    )
+    icims_client_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("ICIMS_CLIENT_SECRET", "icims_client_secret")
+    )
+    icims_customer_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("ICIMS_CUSTOMER_ID", "icims_customer_id")
+    )
+    icims_org_id: uuid.UUID | None = Field(
+        default=None, validation_alias=AliasChoices("ICIMS_ORG_ID", "icims_org_id")
+    )
+    icims_timeout_seconds: float = Field(default=10.0, gt=0)
     webhook_max_body_bytes: int = Field(default=1_048_576, ge=1024)
     webhook_max_decoded_bytes: int = Field(default=5_242_880, ge=1024)
     webhook_duplicate_window_hours: float = Field(default=24.0, gt=0)

@@ -1,18 +1,28 @@
 """What a processed iCIMS delivery means, as contract events.
 
-A status change is only a hint: the workflow must be re-read through the iCIMS API with the
-org's connection (customer id → org, credentials). Connection settings and the iCIMS adapter
-are not built yet, so such deliveries fail visibly with that reason, are retried, and wait as
-`failed` for an operator once the connection exists (ops retry).
+A status change is only a hint: the workflow is re-read through the iCIMS API with the
+connection of the delivery's customer, and the event carries what iCIMS says now. Without a
+connection for that customer the delivery fails visibly with that reason (and can be retried
+from ops once one exists); nothing is guessed from the payload.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from scheduler_contracts import Envelope
+from scheduler_contracts.events.integrations import (
+    IcimsApplicationStatusChanged,
+    IcimsJob,
+    IcimsPerson,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from integrations_service.icims.client import IcimsClient, IcimsError
+from integrations_service.settings import Settings
 from integrations_service.webhooks.process import Delivery, TranslationError
 
 
@@ -20,11 +30,94 @@ class NoConnection(TranslationError):
     code = "icims_connection_missing"
 
 
-async def translate(session: AsyncSession, delivery: Delivery) -> Sequence[Envelope]:
-    if delivery.event_type is None:
-        # Not a type we act on (the runbook's "Future" rows): processed, nothing to emit.
-        return []
-    raise NoConnection(
-        f"no iCIMS connection is configured for customer {delivery.customer_id or '(none)'}; "
-        "the workflow cannot be re-read"
-    )
+class IcimsUnavailable(TranslationError):
+    code = "icims_unavailable"
+
+
+@dataclass(frozen=True)
+class Connection:
+    org_id: uuid.UUID
+    customer_id: str
+    client: IcimsClient
+
+
+class Connections:
+    """Customer id → connection. Today: the single-company install from the environment."""
+
+    def __init__(self, settings: Settings, client: IcimsClient | None) -> None:
+        self._single: Connection | None = None
+        if client is not None and settings.icims_customer_id and settings.icims_org_id:
+            self._single = Connection(settings.icims_org_id, settings.icims_customer_id, client)
+
+    def for_customer(self, customer_id: str | None) -> Connection | None:
+        if self._single is not None and customer_id == self._single.customer_id:
+            return self._single
+        return None
+
+
+def _hint(payload: dict[str, object], key: str) -> str | None:
+    value = payload.get(key)
+    if isinstance(value, dict):
+        value = value.get("id")
+    return None if value in (None, "") else str(value)[:100]
+
+
+class Translator:
+    def __init__(self, connections: Connections) -> None:
+        self._connections = connections
+
+    async def __call__(self, session: AsyncSession, delivery: Delivery) -> Sequence[Envelope]:
+        if delivery.event_type != "application.status_changed":
+            # Not a type we act on yet (the runbook's "Future" rows): processed, nothing emitted.
+            return []
+        connection = self._connections.for_customer(delivery.customer_id)
+        if connection is None:
+            raise NoConnection(
+                "no iCIMS connection is configured for customer "
+                f"{delivery.customer_id or '(none)'}; the workflow cannot be re-read"
+            )
+        workflow_id = _hint(delivery.payload, "systemId")
+        new_status = _hint(delivery.payload, "newStatus")
+        if workflow_id is None or new_status is None:
+            raise TranslationError("status change without systemId or newStatus")
+        client, cid = connection.client, connection.customer_id
+        try:
+            workflow = await client.get_workflow(cid, workflow_id)
+            person = (
+                await client.get_person(cid, workflow.person_id) if workflow.person_id else None
+            )
+            job = await client.get_job(cid, workflow.job_id) if workflow.job_id else None
+        except IcimsError as exc:
+            raise IcimsUnavailable(str(exc)) from exc
+        fact = IcimsApplicationStatusChanged(
+            customer_id=cid,
+            system_id=workflow_id,
+            new_status_id=new_status,
+            old_status_id=_hint(delivery.payload, "oldStatus"),
+            icims_person_id=workflow.person_id or _hint(delivery.payload, "personId"),
+            icims_job_id=workflow.job_id or _hint(delivery.payload, "jobId"),
+            icims_user_id=_hint(delivery.payload, "userId"),
+            webhook_id=delivery.id,
+            current_status_id=workflow.status_id,
+            current_status_name=workflow.status_name[:200] if workflow.status_name else None,
+            person=IcimsPerson(
+                icims_person_id=person.id,
+                first_name=person.first_name,
+                last_name=person.last_name,
+                email=person.email,
+            )
+            if person
+            else None,
+            job=IcimsJob(icims_job_id=job.id, title=job.title, job_number=job.number)
+            if job
+            else None,
+            reread_at=datetime.now(UTC),
+        )
+        return [
+            Envelope.build(
+                fact,
+                source="integrations",
+                org_id=connection.org_id,
+                subject=f"icims:{cid}:{workflow_id}",
+            )
+        ]
