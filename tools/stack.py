@@ -30,6 +30,7 @@ DEFAULT_PORTS = {
     "integrations": 8002,
     "reconciler": 8003,
     "ops": 8004,
+    "icims": 8102,  # the sandbox's fake iCIMS
     "oidc": 8103,  # the sandbox's sign-in provider
 }
 DEV_SUPERADMIN = "admin@example.com"
@@ -65,6 +66,15 @@ def processes(ports: Mapping[str, int] = DEFAULT_PORTS) -> list[Proc]:
             "/.well-known/openid-configuration",
         )
     ]
+    procs.append(
+        Proc(
+            "sandbox-icims",
+            (exe("sandbox-icims"), "--port", str(ports["icims"])),
+            "sandbox",
+            ports["icims"],
+            "/_sandbox/state",
+        )
+    )
     procs += [Proc(f"{s}-api", (exe(s), "api"), s, ports[s]) for s in SERVICES]
     procs += [
         Proc("scheduling-worker", (exe("scheduling"), "worker", "scheduling-worker"), "scheduling"),
@@ -94,6 +104,11 @@ def environment(
     env.setdefault("OIDC_ISSUER", f"http://127.0.0.1:{ports['oidc']}")
     env.setdefault("GOOGLE_CLIENT_ID", "interview-scheduler-dev")
     env.setdefault("SUPERADMIN_EMAILS", DEV_SUPERADMIN)
+    # The fake iCIMS stands in for api.icims.com; a single-company connection to it needs the
+    # org it belongs to (ICIMS_ORG_ID, ICIMS_CUSTOMER_ID), which the developer chooses.
+    env.setdefault("ICIMS_BASE_URL", f"http://127.0.0.1:{ports['icims']}")
+    env.setdefault("ICIMS_CLIENT_ID", "scheduler-dev")
+    env.setdefault("ICIMS_CLIENT_SECRET", "scheduler-dev-secret")
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})
     return env

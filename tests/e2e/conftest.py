@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import socket
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import ModuleType
@@ -14,6 +15,9 @@ import pytest
 from servicekit.testing.plugin import BrokerUnderTest, MakeDatabase
 
 ROOT = Path(__file__).resolve().parents[2]
+# The single-company iCIMS connection of the e2e system (fake iCIMS customer → this org).
+ICIMS_CUSTOMER = "4242"
+ICIMS_ORG = uuid.UUID("0b5e7c1e-4242-4242-8242-000000004242")
 
 
 def load_stack() -> ModuleType:
@@ -54,7 +58,7 @@ async def system(
 ) -> AsyncIterator[RunningStack]:
     stack_module = load_stack()
     urls = {s: await make_database(s, f"{s}_service:migrations") for s in stack_module.SERVICES}
-    names = [*stack_module.SERVICES, "oidc"]
+    names = [*stack_module.SERVICES, "oidc", "icims"]
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     extra = {f"{s.upper()}_DATABASE_URL": url for s, url in urls.items()}
     extra.update(
@@ -65,6 +69,9 @@ async def system(
         OUTBOX_POLL_INTERVAL_MS="200",
         LOG_LEVEL="INFO",
         PUBLIC_BASE_URL=f"http://127.0.0.1:{ports['gateway']}",
+        ICIMS_CUSTOMER_ID=ICIMS_CUSTOMER,
+        ICIMS_ORG_ID=str(ICIMS_ORG),
+        WEBHOOK_POLL_INTERVAL_MS="300",
     )
     env = stack_module.environment(ports, extra)
     log_dir = tmp_path_factory.mktemp("e2e-logs")

@@ -153,3 +153,64 @@ async def test_killed_worker_is_reported_silent(system: RunningStack) -> None:
     # Back as `make up` would have it, for any test after this one.
     proc = next(p for p in system.stack.procs if p.name == "scheduler-sync")
     await system.stack.start([proc])
+
+
+async def test_signed_icims_webhook_flows_to_a_reread_status_change_in_ops(
+    system: RunningStack,
+) -> None:
+    from .conftest import ICIMS_CUSTOMER, ICIMS_ORG
+
+    icims = system.url("icims")
+    async with httpx.AsyncClient() as client:
+        await client.post(
+            f"{icims}/_sandbox/seed",
+            json={
+                "customerId": ICIMS_CUSTOMER,
+                "workflows": [
+                    {
+                        "id": "WF-7",
+                        "status": {"id": "C51218", "value": "Schedule Interview"},
+                        "associatedprofile": {"id": 501},
+                        "baseprofile": {"id": 601},
+                    }
+                ],
+                "people": [
+                    {
+                        "id": "501",
+                        "firstname": "Grace",
+                        "lastname": "Hopper",
+                        "email": "grace@example.com",
+                    }
+                ],
+                "jobs": [{"id": "601", "jobtitle": "Compiler Engineer"}],
+            },
+        )
+        sent = await client.post(
+            f"{icims}/_sandbox/send-webhook",
+            json={
+                "url": f"{system.url('gateway')}/api/webhooks/icims",
+                "secret": "test-webhook-secret",  # the development default
+                "payload": {
+                    "customerId": ICIMS_CUSTOMER,
+                    "eventType": "WorkFlowStatusChangeEvent",
+                    "systemId": "WF-7",
+                    "newStatus": {"id": "C51218"},
+                    "personId": "501",
+                },
+            },
+        )
+        assert sent.json()["status"] == 200, sent.json()
+        assert '"verified":true' in sent.json()["body"]
+
+        async def reread() -> list[dict[str, Any]]:
+            r = await client.get(
+                f"{system.url('ops')}/internal/timeline/{ICIMS_ORG}/icims:{ICIMS_CUSTOMER}:WF-7",
+                headers=service_headers(),
+            )
+            return list(r.json()["items"])
+
+        items = await eventually(reread)
+    fact = items[0]
+    assert fact["type"] == "integrations.icims.application_status_changed.v1"
+    assert fact["data"]["current_status_name"] == "Schedule Interview"
+    assert fact["data"]["person"]["email"] == "grace@example.com"

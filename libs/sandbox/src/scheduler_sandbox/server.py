@@ -8,14 +8,16 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
+
+Lifespan = Literal["auto", "on", "off"]
 
 
 @contextmanager
 def serve_in_thread(
-    app: Any, host: str = "127.0.0.1", port: int = 0, *, lifespan: str = "off"
+    app: Any, host: str = "127.0.0.1", port: int = 0, *, lifespan: Lifespan = "off"
 ) -> Iterator[str]:
     if port == 0:
         with socket.socket() as s:
