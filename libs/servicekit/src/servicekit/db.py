@@ -38,7 +38,10 @@ def create_engine(url: str, *, pool_size: int = 10, application_name: str = "") 
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip on every checkout. A connection broken under the
+        # pool (server restart, pg_terminate_backend) is invalidated on its first error, and
+        # that request's transaction fails and is retried by its caller like any other.
+        pool_pre_ping=False,
         pool_recycle=1800,
         connect_args={"server_settings": {"application_name": application_name[:63]}},
     )

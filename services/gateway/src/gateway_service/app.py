@@ -6,6 +6,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from contextlib import AsyncExitStack
 from typing import Any
 
+import asyncpg
 import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
@@ -68,6 +69,12 @@ def create_app(
             await stack.enter_async_context(client)
             upstreams[service] = client
         app.state.upstreams = upstreams
+        # The per-request session lookup goes straight to asyncpg: one round trip, no ORM.
+        pg = await asyncpg.create_pool(
+            settings.asyncpg_dsn, min_size=1, max_size=settings.db_pool_size
+        )
+        stack.push_async_callback(pg.close)
+        app.state.pg = pg
         app.state.oauth = build_oauth(settings, app.state.sessions)
 
     app = build_app(

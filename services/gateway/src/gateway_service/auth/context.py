@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 
+import asyncpg
 from fastapi import Request
-from servicekit.db import unit_of_work
 from servicekit.errors import AppError, Unauthenticated
 from servicekit.identity import Identity
-from sqlalchemy import select
 
 from gateway_service.auth import sessions as session_store
 from gateway_service.auth.sessions import SessionRecord
-from gateway_service.models import memberships, organizations, users
 from gateway_service.settings import Settings
 
 
@@ -47,6 +46,22 @@ class Auth:
         )
 
 
+# One round trip per request: the session, its user and all their memberships.
+_LOOKUP = """
+SELECT s.id_hash, s.user_id, s.active_org_id, s.csrf_token, s.created_at, s.expires_at,
+       s.last_seen_at, s.revoked_at, u.email, u.name,
+       COALESCE(json_agg(json_build_array(m.org_id, o.name, m.role) ORDER BY o.name)
+                FILTER (WHERE m.org_id IS NOT NULL), '[]') AS orgs
+FROM sessions s
+JOIN users u ON u.id = s.user_id
+LEFT JOIN memberships m ON m.user_id = s.user_id
+LEFT JOIN organizations o ON o.id = m.org_id
+WHERE s.id_hash = $1
+GROUP BY s.id_hash, u.id
+"""
+_TOUCH = "UPDATE sessions SET last_seen_at = now() WHERE id_hash = $1"
+
+
 async def authenticate(request: Request) -> Auth | None:
     if hasattr(request.state, "auth"):
         cached: Auth | None = request.state.auth
@@ -54,26 +69,31 @@ async def authenticate(request: Request) -> Auth | None:
     settings: Settings = request.app.state.settings
     token = request.cookies.get(settings.session_cookie)
     auth = None
-    if token:
-        async with unit_of_work(request.app.state.sessions) as db:
-            record = await session_store.load(db, settings, token)
-            if record is not None:
-                user = (await db.execute(select(users).where(users.c.id == record.user_id))).first()
-                rows = await db.execute(
-                    select(memberships.c.org_id, memberships.c.role, organizations.c.name)
-                    .join(organizations, organizations.c.id == memberships.c.org_id)
-                    .where(memberships.c.user_id == record.user_id)
-                    .order_by(organizations.c.name)
-                )
-                if user is not None:
-                    auth = Auth(
-                        user_id=user.id,
-                        email=user.email,
-                        name=user.name,
-                        superadmin=user.email in settings.superadmins,
-                        session=record,
-                        orgs={r.org_id: (r.name, r.role) for r in rows},
-                    )
+    if token and len(token) <= 200:
+        pool: asyncpg.Pool = request.app.state.pg
+        row = await pool.fetchrow(_LOOKUP, session_store.token_hash(token))
+        if row is not None and session_store.is_live(
+            settings, row["revoked_at"], row["expires_at"], row["last_seen_at"]
+        ):
+            if session_store.needs_touch(row["last_seen_at"]):
+                await pool.execute(_TOUCH, row["id_hash"])
+            record = SessionRecord(
+                row["id_hash"],
+                row["user_id"],
+                row["active_org_id"],
+                row["csrf_token"],
+                row["created_at"],
+                row["expires_at"],
+            )
+            orgs = {uuid.UUID(str(o)): (str(n), str(r)) for o, n, r in json.loads(row["orgs"])}
+            auth = Auth(
+                user_id=row["user_id"],
+                email=row["email"],
+                name=row["name"],
+                superadmin=row["email"] in settings.superadmins,
+                session=record,
+                orgs=orgs,
+            )
     request.state.auth = auth
     return auth
 

@@ -79,6 +79,18 @@ async def create(
     return token, record
 
 
+def is_live(
+    settings: Settings, revoked_at: datetime | None, expires_at: datetime, last_seen_at: datetime
+) -> bool:
+    now = datetime.now(UTC)
+    idle = timedelta(minutes=settings.session_idle_minutes)
+    return revoked_at is None and now < expires_at and now - last_seen_at <= idle
+
+
+def needs_touch(last_seen_at: datetime) -> bool:
+    return datetime.now(UTC) - last_seen_at > _TOUCH_EVERY
+
+
 async def load(db: AsyncSession, settings: Settings, token: str) -> SessionRecord | None:
     """The live session for this cookie token, or None (unknown, revoked, idle or expired)."""
     if not token or len(token) > 200:
