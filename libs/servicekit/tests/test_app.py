@@ -82,3 +82,28 @@ async def test_readiness_fails_when_database_is_unreachable() -> None:
         ready = await client.get("/readyz")
     assert ready.status_code == 503
     assert ready.json()["status"] == "not_ready"
+
+
+async def test_request_on_a_connection_killed_under_the_pool_is_503_then_recovers(
+    kit_db: KitDb,
+) -> None:
+    import asyncpg
+
+    async with kit_db.engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE IF NOT EXISTS things (name text)"))
+    settings = AppSettings(env="test", database_url=kit_db.url, db_pool_size=1)
+    app = _app(kit_db)
+    app.state.settings = settings
+    async with app_client(app) as client:
+        assert (await client.post("/things/warm")).status_code == 201
+        admin = await asyncpg.connect(kit_db.dsn)
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND application_name = 'kitapp-api'"
+        )
+        await admin.close()
+        broken = await client.post("/things/after-kill")
+        assert broken.status_code == 503 and broken.headers["retry-after"] == "1"
+        assert broken.json()["error"]["code"] == "service_unavailable"
+        assert (await client.post("/things/retried")).status_code == 201

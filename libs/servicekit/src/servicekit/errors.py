@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,20 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             error_body(code, message), exc.status_code, headers=getattr(exc, "headers", None)
         )
+
+    @app.exception_handler(DBAPIError)
+    async def _database(_: Request, exc: DBAPIError) -> JSONResponse:
+        # A connection that broke under the pool (restart, failover, pg_terminate_backend) is
+        # invalidated by SQLAlchemy; the request is safe to retry and the client should.
+        if exc.connection_invalidated or isinstance(exc.orig, OSError | ConnectionError):
+            log.warning("database connection lost during a request: %s", type(exc.orig).__name__)
+            return JSONResponse(
+                error_body("service_unavailable", "Please retry in a moment."),
+                503,
+                headers={"Retry-After": "1"},
+            )
+        log.exception("database error", exc_info=exc)
+        return JSONResponse(error_body("internal_error", "Something went wrong on our side."), 500)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
