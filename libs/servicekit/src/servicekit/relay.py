@@ -199,6 +199,9 @@ class OutboxRelay:
         failures = 0
         try:
             while not stop.is_set():
+                # Clear before claiming: a NOTIFY that arrives while this batch is published
+                # must wake the next wait, not be wiped after it (that row would wait a poll).
+                self._wake.clear()
                 try:
                     published = await self.publish_batch()
                     failures = 0
@@ -218,7 +221,6 @@ class OutboxRelay:
                 if published >= self._batch_size:
                     continue  # a full batch: there is probably more
                 await self._maybe_prune()
-                self._wake.clear()
                 waiter = asyncio.create_task(self._wake.wait())
                 stopper = asyncio.create_task(stop.wait())
                 await asyncio.wait(
