@@ -13,6 +13,7 @@ import httpx
 from fastapi import Request
 from fastapi.responses import Response
 from servicekit import identity as tokens
+from servicekit.bodies import read_limited
 from servicekit.errors import AppError, Forbidden, Unauthenticated
 from servicekit.identity import Identity
 
@@ -70,29 +71,6 @@ def check_access(route: Route, who: Identity | None) -> None:
         raise Forbidden("Only an organization admin can do this.", code="org_admin_required")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise AppError(
-            "The request body is too large.",
-            code="payload_too_large",
-            status=413,
-            details={"maxBytes": limit},
-        )
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise AppError(
-                "The request body is too large.",
-                code="payload_too_large",
-                status=413,
-                details={"maxBytes": limit},
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def upstream_headers(
     request: Request, route: Route, who: Identity | None, secret: str
 ) -> dict[str, str]:
@@ -133,7 +111,7 @@ async def forward(request: Request, route: Route) -> Response:
     limit = (
         settings.max_webhook_body_bytes if route.access == "webhook" else settings.max_body_bytes
     )
-    body = await read_body(request, limit)
+    body = await read_limited(request, limit)
     if auth is not None:
         await require_csrf(request, auth, body)
     client: httpx.AsyncClient = request.app.state.upstreams[route.service]

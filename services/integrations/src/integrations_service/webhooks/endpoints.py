@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from servicekit.app import DbSession
-from servicekit.errors import AppError
+from servicekit.bodies import read_limited
 
 from integrations_service.settings import Settings
 from integrations_service.webhooks.receive import store
@@ -15,33 +15,10 @@ from integrations_service.webhooks.receive import store
 router = APIRouter(prefix="/api/webhooks", tags=["webhooks"])
 
 
-async def _read_limited(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise AppError(
-            "The request body is too large.",
-            code="payload_too_large",
-            status=413,
-            details={"maxBytes": limit},
-        )
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise AppError(
-                "The request body is too large.",
-                code="payload_too_large",
-                status=413,
-                details={"maxBytes": limit},
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 @router.post("/icims")
 async def icims(request: Request, session: DbSession) -> JSONResponse:
     settings: Settings = request.app.state.settings
-    raw = await _read_limited(request, settings.webhook_max_body_bytes)
+    raw = await read_limited(request, settings.webhook_max_body_bytes)
     raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
     stored = await store(
         session,
