@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from gateway_service.app import create_app
 from gateway_service.auth import service as signin
 from gateway_service.auth import sessions as session_store
@@ -27,6 +27,13 @@ SUPERADMIN = "root@example.com"
 def echo_service() -> FastAPI:
     """An upstream that answers with exactly what it received (stands in for a service)."""
     app = FastAPI()
+
+    @app.get("/api/public/bookings/gzipped")
+    async def gzipped() -> Response:
+        import gzip
+
+        body = gzip.compress(b'{"compressed": true}' + b" " * 2000)
+        return Response(body, media_type="application/json", headers={"Content-Encoding": "gzip"})
 
     @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
     async def echo(request: Request, path: str) -> dict[str, object]:

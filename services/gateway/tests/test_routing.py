@@ -182,3 +182,12 @@ async def test_unreachable_service_is_503_not_500(gateway: GatewayFactory, calle
     assert r.status_code == 503
     assert r.json()["error"]["code"] == "upstream_unavailable"
     assert r.headers["retry-after"] == "5"
+
+
+async def test_compressed_upstream_answer_reaches_the_client_intact(
+    gateway: GatewayFactory,
+) -> None:
+    async with gateway() as client:
+        r = await client.get("/api/public/bookings/gzipped")
+    assert r.status_code == 200
+    assert r.json() == {"compressed": True}

@@ -53,7 +53,8 @@ FORWARD_REQUEST_HEADERS = frozenset(
         "x-csrf-token",
     }
 )
-DROP_RESPONSE_HEADERS = HOP_BY_HOP | {"server", "date"}
+# httpx hands us the body already decoded, so its content-encoding no longer applies.
+DROP_RESPONSE_HEADERS = HOP_BY_HOP | {"server", "date", "content-encoding"}
 
 
 def check_access(route: Route, who: Identity | None) -> None:
