@@ -216,3 +216,19 @@ async def test_receiver_answers_fast_even_unsigned(integrations: httpx.AsyncClie
         "/api/webhooks/icims", content=status_change(), headers={"content-type": "application/json"}
     )
     assert r.status_code == 200 and r.json()["verified"] is False
+
+
+async def test_unsigned_copy_posted_first_cannot_swallow_the_genuine_delivery(
+    integrations, integrations_db
+) -> None:
+    body = status_change()
+    forged = await integrations.post(
+        "/api/webhooks/icims",
+        content=gzip.compress(body),
+        headers={"content-type": "application/json", "content-encoding": "gzip"},
+    )
+    assert forged.json()["verified"] is False
+    raw, headers = signed(body)
+    genuine = await integrations.post("/api/webhooks/icims", content=raw, headers=headers)
+    assert genuine.json() == {"id": genuine.json()["id"], "verified": True, "duplicate": False}
+    assert (await row(integrations_db, genuine.json()["id"]))["status"] == "received"

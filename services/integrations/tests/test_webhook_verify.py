@@ -155,3 +155,13 @@ def test_malformed_authorization_fails(authorization: str) -> None:
 
 def test_no_secret_configured_never_verifies() -> None:
     assert check(delivery(), secret="").reason == "no webhook secret configured"
+
+
+@pytest.mark.parametrize("header", ["x-icims-content-sha256", "Authorization"])
+def test_non_ascii_header_values_fail_cleanly(header: str) -> None:
+    d = delivery()
+    if header == "Authorization":
+        d["headers"][header] = d["headers"][header][:-4] + "\u00e9\u00e9\u00e9\u00e9"
+    else:
+        d["headers"][header] = "\u00e9" * 64
+    assert not check(d).ok

@@ -134,7 +134,10 @@ async def store(
     )
 
     duplicate_of = None
-    if body_hash is not None and parse_error is None:
+    # Only a verified delivery can be a duplicate, and only of a verified one: otherwise an
+    # unsigned copy posted first (by anyone, or while the secret was wrong) would swallow the
+    # genuine delivery as its "duplicate" and neither would ever be processed.
+    if verdict.ok and body_hash is not None and parse_error is None:
         # Same-hash deliveries serialise here, so two copies arriving together cannot both
         # be taken as the first.
         await session.execute(
@@ -148,6 +151,7 @@ async def store(
                     W.c.body_sha256 == body_hash,
                     W.c.received_at >= since,
                     W.c.duplicate_of.is_(None),
+                    W.c.verified.is_(True),
                     W.c.parse_error.is_(None),
                 )
                 .order_by(W.c.received_at)

@@ -114,10 +114,14 @@ def verify(
     if abs(received_at - date) > MAX_SKEW:
         return Verdict(False, "x-icims-date more than 5 minutes from receipt")
     claimed = h["x-icims-content-sha256"].strip().lower()
-    if not any(hmac.compare_digest(claimed, hashlib.sha256(b).hexdigest()) for b in bodies):
+    # Bytes, not str: compare_digest refuses non-ASCII str, and headers are caller-controlled.
+    claimed_bytes = claimed.encode("utf-8", "replace")
+    if not any(
+        hmac.compare_digest(claimed_bytes, hashlib.sha256(b).hexdigest().encode()) for b in bodies
+    ):
         return Verdict(False, "body does not match x-icims-content-sha256")
     expected = sign(secret, method, path, query, h, signed)
     presented = params.get("signature", "").lower()
-    if not hmac.compare_digest(expected, presented):
+    if not hmac.compare_digest(expected.encode(), presented.encode("utf-8", "replace")):
         return Verdict(False, "signature mismatch")
     return Verdict(True, None, params.get("user"))
