@@ -144,3 +144,30 @@ async def test_status_change_without_an_icims_connection_fails_visibly(
     assert row.status == "received" and "no iCIMS connection is configured" in row.last_error
     assert (await events(sessions, webhook_id))[0][1]["error_code"] == "icims_connection_missing"
     assert (await state(sessions, other)).status == "processed"
+
+
+async def test_a_last_attempt_that_died_is_failed_not_reclaimed_forever(sessions) -> None:
+    (webhook_id,) = await add(sessions)
+    async with unit_of_work(sessions) as s:  # its third attempt's worker died mid-way
+        await s.execute(
+            update(W)
+            .where(W.c.id == webhook_id)
+            .values(
+                status="processing",
+                attempts=3,
+                next_attempt_at=datetime.now(UTC),
+                last_error="RuntimeError: attempt 2",
+            )
+        )
+    seen: list[uuid.UUID] = []
+
+    async def record(session: AsyncSession, delivery: Delivery) -> Sequence[Envelope]:
+        seen.append(delivery.id)
+        return []
+
+    summary = await process_batch(sessions, record, batch_size=10)
+    assert seen == [] and summary.failed == 1
+    row = await state(sessions, webhook_id)
+    assert row.status == "failed" and "never finished" in row.last_error
+    final = (await events(sessions, webhook_id))[-1]
+    assert final[1]["final"] is True and final[1]["error_code"] == "attempt_lost"

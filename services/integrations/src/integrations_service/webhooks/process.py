@@ -79,7 +79,7 @@ _CLAIM = text("""
 WITH claimable AS (
     SELECT id FROM webhook_events
     WHERE verified AND duplicate_of IS NULL AND status IN ('received', 'processing')
-      AND next_attempt_at <= now()
+      AND next_attempt_at <= now() AND attempts < :max
     ORDER BY received_at
     LIMIT :limit
     FOR UPDATE SKIP LOCKED
@@ -95,7 +95,9 @@ RETURNING w.id, w.event_type, w.provider_event_type, w.customer_id, w.payload, w
 async def claim(sessions: async_sessionmaker[AsyncSession], limit: int) -> list[Delivery]:
     async with unit_of_work(sessions) as session:
         rows = (
-            await session.execute(_CLAIM, {"limit": limit, "lease": LEASE.total_seconds()})
+            await session.execute(
+                _CLAIM, {"limit": limit, "lease": LEASE.total_seconds(), "max": MAX_ATTEMPTS}
+            )
         ).all()
     return [
         Delivery(
@@ -187,11 +189,54 @@ async def _record_failure(
     return final
 
 
+_EXHAUSTED = text("""
+UPDATE webhook_events
+SET status = 'failed', next_attempt_at = NULL,
+    last_error = left(COALESCE(last_error || '; ', '') ||
+                      'the last attempt never finished (its worker died or hung)', 2000)
+WHERE status = 'processing' AND attempts >= :max AND next_attempt_at <= now()
+RETURNING id, attempts, event_type, last_error
+""")
+
+
+async def fail_exhausted(sessions: async_sessionmaker[AsyncSession]) -> int:
+    """Rows whose last allowed attempt died mid-way: failed for good, never reclaimed."""
+    async with unit_of_work(sessions) as session:
+        rows = (await session.execute(_EXHAUSTED, {"max": MAX_ATTEMPTS})).all()
+        await outbox.add(
+            session,
+            *(
+                Envelope.build(
+                    WebhookFailed(
+                        webhook_id=r.id,
+                        provider="icims",
+                        attempts=r.attempts,
+                        last_error=r.last_error,
+                        final=True,
+                        event_type=r.event_type,
+                        error_code="attempt_lost",
+                    ),
+                    source="integrations",
+                    subject=str(r.id),
+                )
+                for r in rows
+            ),
+        )
+    return len(rows)
+
+
 async def process_batch(
     sessions: async_sessionmaker[AsyncSession], translate: Translate, *, batch_size: int
 ) -> Summary:
     summary = Summary()
-    for delivery in await claim(sessions, batch_size):
+    summary.failed += await fail_exhausted(sessions)
+    # One row per claim: its lease starts when its own work starts, so a slow translation of an
+    # earlier row cannot let a later row's lease run out while it waits in this batch.
+    for _ in range(batch_size):
+        claimed = await claim(sessions, 1)
+        if not claimed:
+            break
+        delivery = claimed[0]
         summary.claimed += 1
         try:
             await _finish(sessions, delivery, translate)
