@@ -236,3 +236,30 @@ async def test_stop_lets_in_flight_deliveries_finish_and_ack(
     queue = await channel.get_queue(topology.name(topology.queues[0].name), ensure=False)
     assert await queue.get(no_ack=True, fail=False, timeout=5) is None  # acked: nothing redelivered
     await channel.close()
+
+
+async def test_zero_or_repeated_retry_delays_still_retry(clean_db: KitDb, topology, amqp) -> None:
+    calls = 0
+
+    async def flaky(session: AsyncSession, envelope: Envelope) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("once")
+        await _record(session, envelope)
+
+    consumer = Consumer(
+        queue=topology.queues[0].name,
+        name="kit-test",
+        sessions=clean_db.sessions,
+        default_handler=flaky,
+        retry_delays_ms=[0, 50, 50],
+        topology=topology,
+    )
+    await consumer.start(amqp)
+    try:
+        await _publish(amqp, topology, sample_event())
+        await _wait_for(lambda: _async(consumer.stats.handled == 1))
+    finally:
+        await consumer.stop()
+    assert calls == 2 and await _effects(clean_db) == 1

@@ -141,3 +141,26 @@ async def test_relay_wakes_on_commit_without_waiting_for_its_poll(
     finally:
         stop.set()
         await task
+
+
+async def test_a_row_that_cannot_be_published_backs_off_instead_of_looping(
+    clean_db: KitDb, broker: BrokerUnderTest, topology: Topology, amqp
+) -> None:
+    await _declare(amqp, topology)
+    async with unit_of_work(clean_db.sessions) as session:
+        await outbox.add(session, sample_event())
+        # A row for an exchange this topology does not have (e.g. written by a newer release).
+        await session.execute(text("UPDATE outbox SET exchange = 'scheduler.nowhere'"))
+    relay = _relay(clean_db, broker, topology)
+    try:
+        assert await relay.publish_batch() == 0  # does not raise as if the broker were down
+        assert await relay.publish_batch() == 0  # and is not claimed again right away
+    finally:
+        await relay.close()
+    async with clean_db.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text("SELECT attempts, last_error, next_attempt_at > now() AS later FROM outbox")
+            )
+        ).one()
+    assert row.attempts == 1 and row.later and row.last_error.startswith("KeyError")

@@ -39,7 +39,7 @@ from scheduler_contracts.topology import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from servicekit import inbox
-from servicekit.broker import declare_topology, make_message, open_publish_channel
+from servicekit.broker import declare_topology, delay_tiers, make_message, open_publish_channel
 from servicekit.db import unit_of_work
 from servicekit.logs import bind_context
 from servicekit.telemetry import extract_context
@@ -96,14 +96,15 @@ class Consumer:
         return self.handlers.get(event_type, self.default_handler)
 
     def _delay_for(self, attempt: int) -> int:
-        tiers = self.retry_delays_ms or [1000]
+        # The tiers declare_topology made (positive, distinct, sorted), so the exchange exists.
+        tiers = delay_tiers(self.retry_delays_ms) or [1000]
         return int(tiers[min(attempt - 1, len(tiers) - 1)])
 
     async def start(self, connection: AbstractConnection) -> None:
         channel = await open_publish_channel(connection)
         await channel.set_qos(prefetch_count=self.prefetch)
         self._exchanges = await declare_topology(
-            channel, self.topology, retry_delays_ms=self.retry_delays_ms
+            channel, self.topology, retry_delays_ms=delay_tiers(self.retry_delays_ms) or [1000]
         )
         self._channel = channel
         self._queue = await channel.get_queue(self.topology.name(self.queue), ensure=False)

@@ -296,9 +296,20 @@ class OutboxRelay:
                         _row_backoff(row["attempts"]),
                     )
                 )
-            elif isinstance(result, BaseException):
+            elif isinstance(result, _BROKER_ERRORS):
                 broker_down = result
                 failed.append((row["seq"], f"{type(result).__name__}: {result}", 0.0))
+            elif isinstance(result, BaseException):
+                # Something wrong with this row itself (an exchange the topology lacks, bad
+                # JSON): back it off like an unroutable row instead of retrying it at once.
+                log.error("outbox row %s cannot be published: %r", row["seq"], result)
+                failed.append(
+                    (
+                        row["seq"],
+                        f"{type(result).__name__}: {result}",
+                        _row_backoff(row["attempts"]),
+                    )
+                )
         if done:
             await pool.execute(_MARK_PUBLISHED, done, self._owner)
             self.stats.published += len(done)

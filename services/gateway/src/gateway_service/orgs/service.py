@@ -212,6 +212,9 @@ async def change_role(
     ip: str | None,
 ) -> None:
     require_admin(auth, org_id)
+    # Lock the org's admin rows before the target's, in every request: the same order everywhere,
+    # so two admins demoting each other wait instead of deadlocking.
+    admins = await _admins(db, org_id)
     current = (
         await db.execute(
             select(memberships.c.role)
@@ -221,7 +224,7 @@ async def change_role(
     ).first()
     if current is None:
         raise NotFound("No such member.", code="member_not_found")
-    if current.role == "admin" and role != "admin" and await _admins(db, org_id) <= 1:
+    if current.role == "admin" and role != "admin" and admins <= 1:
         raise Conflict("An organization keeps at least one admin.", code="last_admin")
     await db.execute(
         update(memberships)
@@ -244,6 +247,9 @@ async def remove(
     db: AsyncSession, auth: Auth, org_id: uuid.UUID, user_id: uuid.UUID, *, ip: str | None
 ) -> None:
     require_admin(auth, org_id)
+    # Lock the org's admin rows before the target's, in every request: the same order everywhere,
+    # so two admins demoting each other wait instead of deadlocking.
+    admins = await _admins(db, org_id)
     current = (
         await db.execute(
             select(memberships.c.role)
@@ -253,7 +259,7 @@ async def remove(
     ).first()
     if current is None:
         raise NotFound("No such member.", code="member_not_found")
-    if current.role == "admin" and await _admins(db, org_id) <= 1:
+    if current.role == "admin" and admins <= 1:
         raise Conflict("An organization keeps at least one admin.", code="last_admin")
     await db.execute(
         delete(memberships).where(memberships.c.org_id == org_id, memberships.c.user_id == user_id)
