@@ -148,7 +148,7 @@ async def seed(gateway_db: str, oidc_issuer: str) -> AsyncIterator[Callable[...,
     ) -> Member:
         email = (email or f"u{uuid.uuid4().hex[:8]}@example.com").lower()
         async with unit_of_work(sessions) as db:
-            user_id = await signin.upsert_user(db, sub=f"sub-{email}", email=email, name=None)
+            user_id = await signin.upsert_user(db, sub=email, email=email, name=None)
             if new_org:
                 auth = Auth(user_id=user_id, email=email, name=None, superadmin=False, session=None)
                 org_id = await orgs.create_org(

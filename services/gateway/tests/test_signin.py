@@ -191,3 +191,27 @@ async def test_sign_ins_are_audited_with_source_ip(
         r for r in await _audit(gateway_db, "sign_in") if r.actor_email == "audited@acme.example"
     ]
     assert rows and rows[0].ip is not None
+
+
+async def test_an_email_held_by_another_account_is_refused_not_merged(gateway_db: str) -> None:
+    import pytest
+    from gateway_service.auth import service
+    from servicekit.db import create_engine, create_sessionmaker, unit_of_work
+
+    engine = create_engine(gateway_db)
+    sessions = create_sessionmaker(engine)
+    async with unit_of_work(sessions) as db:
+        first = await service.upsert_user(db, sub="sub-x", email="x@acme.example", name=None)
+        await service.upsert_user(db, sub="sub-y", email="y@acme.example", name=None)
+    # X's Google account now carries Y's address: refusing is the only safe answer.
+    with pytest.raises(service.SignInRefused) as refused:
+        async with unit_of_work(sessions) as db:
+            await service.upsert_user(db, sub="sub-x", email="y@acme.example", name=None)
+    assert refused.value.code == "account_conflict"
+    with pytest.raises(service.SignInRefused):
+        async with unit_of_work(sessions) as db:
+            await service.upsert_user(db, sub="sub-z", email="x@acme.example", name=None)
+    async with unit_of_work(sessions) as db:  # a plain address change is followed
+        again = await service.upsert_user(db, sub="sub-x", email="x2@acme.example", name=None)
+    assert again == first
+    await engine.dispose()

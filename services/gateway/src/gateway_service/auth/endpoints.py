@@ -28,6 +28,7 @@ ERRORS = {
     "invalid_state": "That sign-in link has expired or was already used. Please sign in again.",
     "provider_unavailable": "Google sign-in is unavailable right now. Please try again shortly.",
     "signed_out": "You are signed out.",
+    "account_conflict": "Your email address belongs to another account here; ask an admin.",
 }
 
 
@@ -87,6 +88,12 @@ async def callback(request: Request) -> Response:
         await _failed(request, "provider_unavailable", None, detail=type(exc).__name__)
         return RedirectResponse("/login?error=provider_unavailable", status_code=303)
 
+    try:
+        async with unit_of_work(sessions) as db:
+            await service.upsert_user(db, sub=sub, email=email, name=name)
+    except service.SignInRefused as refused:
+        await _failed(request, refused.code, refused.email)
+        return RedirectResponse(f"/login?error={refused.code}", status_code=303)
     async with unit_of_work(sessions) as db:
         user_id = await service.upsert_user(db, sub=sub, email=email, name=name)
         org_id = await service.first_org(db, user_id)

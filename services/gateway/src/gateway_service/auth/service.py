@@ -43,19 +43,38 @@ def check_claims(settings: Settings, claims: dict[str, Any]) -> tuple[str, str, 
 
 
 async def upsert_user(db: AsyncSession, *, sub: str, email: str, name: str | None) -> uuid.UUID:
+    """The user for this Google account: matched by `sub` (stable), else by email (a row made
+    before its first sign-in). An address that belongs to another account here is refused,
+    never merged: merging would hand one person's access to another."""
     now = datetime.now(UTC)
-    existing = (
-        await db.execute(
-            select(users.c.id).where((users.c.google_sub == sub) | (users.c.email == email))
-        )
+    by_sub = (
+        await db.execute(select(users.c.id, users.c.email).where(users.c.google_sub == sub))
     ).first()
-    if existing is not None:
+    holder = (
+        await db.execute(select(users.c.id, users.c.google_sub).where(users.c.email == email))
+    ).first()
+    if by_sub is not None:
+        if holder is not None and holder.id != by_sub.id:
+            raise SignInRefused(
+                "account_conflict", "This email address belongs to another account here.", email
+            )
         await db.execute(
             update(users)
-            .where(users.c.id == existing.id)
-            .values(email=email, name=name, google_sub=sub, last_sign_in_at=now)
+            .where(users.c.id == by_sub.id)
+            .values(email=email, name=name, last_sign_in_at=now)
         )
-        return uuid.UUID(str(existing.id))
+        return uuid.UUID(str(by_sub.id))
+    if holder is not None:
+        if holder.google_sub is not None and holder.google_sub != sub:
+            raise SignInRefused(
+                "account_conflict", "This email address belongs to another account here.", email
+            )
+        await db.execute(
+            update(users)
+            .where(users.c.id == holder.id)
+            .values(google_sub=sub, name=name, last_sign_in_at=now)
+        )
+        return uuid.UUID(str(holder.id))
     user_id = uuid.uuid4()
     await db.execute(
         insert(users).values(
