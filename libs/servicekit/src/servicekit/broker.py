@@ -22,7 +22,6 @@ from aio_pika.abc import (
     AbstractChannel,
     AbstractConnection,
     AbstractExchange,
-    AbstractRobustConnection,
     DeliveryMode,
     ExchangeType,
 )
@@ -50,12 +49,6 @@ def _quorum_args(**extra: Any) -> dict[str, Any]:
         "x-overflow": "reject-publish",  # required by at-least-once dead-lettering
         **extra,
     }
-
-
-async def connect(url: str, *, name: str = "") -> AbstractRobustConnection:
-    return await aio_pika.connect_robust(
-        url, client_properties={"connection_name": name or "servicekit"}, timeout=10
-    )
 
 
 async def open_publish_channel(connection: AbstractConnection) -> AbstractChannel:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import Request, Response
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -89,29 +89,6 @@ def is_live(
 
 def needs_touch(last_seen_at: datetime) -> bool:
     return datetime.now(UTC) - last_seen_at > _TOUCH_EVERY
-
-
-async def load(db: AsyncSession, settings: Settings, token: str) -> SessionRecord | None:
-    """The live session for this cookie token, or None (unknown, revoked, idle or expired)."""
-    if not token or len(token) > 200:
-        return None
-    row = (
-        await db.execute(select(sessions).where(sessions.c.id_hash == token_hash(token)))
-    ).first()
-    if row is None or row.revoked_at is not None:
-        return None
-    now = datetime.now(UTC)
-    if now >= row.expires_at or now - row.last_seen_at > timedelta(
-        minutes=settings.session_idle_minutes
-    ):
-        return None
-    if now - row.last_seen_at > _TOUCH_EVERY:
-        await db.execute(
-            update(sessions).where(sessions.c.id_hash == row.id_hash).values(last_seen_at=now)
-        )
-    return SessionRecord(
-        row.id_hash, row.user_id, row.active_org_id, row.csrf_token, row.created_at, row.expires_at
-    )
 
 
 async def revoke(db: AsyncSession, id_hash: str) -> None:

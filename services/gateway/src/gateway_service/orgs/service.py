@@ -202,18 +202,12 @@ async def _admins(db: AsyncSession, org_id: uuid.UUID) -> int:
     return len(rows.all())
 
 
-async def change_role(
-    db: AsyncSession,
-    auth: Auth,
-    org_id: uuid.UUID,
-    user_id: uuid.UUID,
-    role: str,
-    *,
-    ip: str | None,
-) -> None:
-    require_admin(auth, org_id)
-    # Lock the org's admin rows before the target's, in every request: the same order everywhere,
-    # so two admins demoting each other wait instead of deadlocking.
+async def _lock_member(db: AsyncSession, org_id: uuid.UUID, user_id: uuid.UUID) -> tuple[str, int]:
+    """(the member's role, the org's admin count), both locked for this transaction.
+
+    The admin rows are locked before the target's, in every request: one order everywhere, so
+    two admins demoting each other wait instead of deadlocking.
+    """
     admins = await _admins(db, org_id)
     current = (
         await db.execute(
@@ -224,7 +218,21 @@ async def change_role(
     ).first()
     if current is None:
         raise NotFound("No such member.", code="member_not_found")
-    if current.role == "admin" and role != "admin" and admins <= 1:
+    return str(current.role), admins
+
+
+async def change_role(
+    db: AsyncSession,
+    auth: Auth,
+    org_id: uuid.UUID,
+    user_id: uuid.UUID,
+    role: str,
+    *,
+    ip: str | None,
+) -> None:
+    require_admin(auth, org_id)
+    current_role, admins = await _lock_member(db, org_id, user_id)
+    if current_role == "admin" and role != "admin" and admins <= 1:
         raise Conflict("An organization keeps at least one admin.", code="last_admin")
     await db.execute(
         update(memberships)
@@ -239,7 +247,7 @@ async def change_role(
         actor_email=auth.email,
         target=str(user_id),
         ip=ip,
-        details={"from": current.role, "to": role},
+        details={"from": current_role, "to": role},
     )
 
 
@@ -247,19 +255,8 @@ async def remove(
     db: AsyncSession, auth: Auth, org_id: uuid.UUID, user_id: uuid.UUID, *, ip: str | None
 ) -> None:
     require_admin(auth, org_id)
-    # Lock the org's admin rows before the target's, in every request: the same order everywhere,
-    # so two admins demoting each other wait instead of deadlocking.
-    admins = await _admins(db, org_id)
-    current = (
-        await db.execute(
-            select(memberships.c.role)
-            .where(memberships.c.org_id == org_id, memberships.c.user_id == user_id)
-            .with_for_update()
-        )
-    ).first()
-    if current is None:
-        raise NotFound("No such member.", code="member_not_found")
-    if current.role == "admin" and admins <= 1:
+    current_role, admins = await _lock_member(db, org_id, user_id)
+    if current_role == "admin" and admins <= 1:
         raise Conflict("An organization keeps at least one admin.", code="last_admin")
     await db.execute(
         delete(memberships).where(memberships.c.org_id == org_id, memberships.c.user_id == user_id)
