@@ -30,6 +30,7 @@ DEFAULT_PORTS = {
     "integrations": 8002,
     "reconciler": 8003,
     "ops": 8004,
+    "graph": 8101,  # the sandbox's fake Microsoft Graph
     "icims": 8102,  # the sandbox's fake iCIMS
     "oidc": 8103,  # the sandbox's sign-in provider
 }
@@ -66,6 +67,15 @@ def processes(ports: Mapping[str, int] = DEFAULT_PORTS) -> list[Proc]:
             "/.well-known/openid-configuration",
         )
     ]
+    procs.append(
+        Proc(
+            "sandbox-graph",
+            (exe("sandbox-graph"), "--port", str(ports["graph"])),
+            "sandbox",
+            ports["graph"],
+            "/_sandbox/state",
+        )
+    )
     procs.append(
         Proc(
             "sandbox-icims",
@@ -109,6 +119,11 @@ def environment(
     env.setdefault("ICIMS_BASE_URL", f"http://127.0.0.1:{ports['icims']}")
     env.setdefault("ICIMS_CLIENT_ID", "scheduler-dev")
     env.setdefault("ICIMS_CLIENT_SECRET", "scheduler-dev-secret")
+    env.setdefault("ICIMS_NOTE_FIELD", "schedulingnotes")
+    # The fake Graph stands in for graph.microsoft.com: any bearer token, every mailbox exists.
+    env.setdefault("GRAPH_BASE_URL", f"http://127.0.0.1:{ports['graph']}")
+    env.setdefault("GRAPH_STATIC_TOKEN", "sandbox-graph-token")
+    env.setdefault("GRAPH_ORGANIZER_MAILBOX", "scheduling@example.com")
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})
     return env

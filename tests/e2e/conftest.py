@@ -58,7 +58,7 @@ async def system(
 ) -> AsyncIterator[RunningStack]:
     stack_module = load_stack()
     urls = {s: await make_database(s, f"{s}_service:migrations") for s in stack_module.SERVICES}
-    names = [*stack_module.SERVICES, "oidc", "icims"]
+    names = [*stack_module.SERVICES, "oidc", "graph", "icims"]
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     extra = {f"{s.upper()}_DATABASE_URL": url for s, url in urls.items()}
     extra.update(

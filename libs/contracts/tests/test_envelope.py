@@ -81,6 +81,7 @@ SAMPLES: dict[str, Any] = {
     "old_status_id": "C100",
     "operation": "create",
     "organizer_email": "recruiting@example.com",
+    "coordinator_email": "coordinator@example.com",
     "organizer_mailbox": "recruiting@example.com",
     "origin": "icims_webhook",
     "outcome": "forwarded",

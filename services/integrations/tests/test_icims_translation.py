@@ -10,12 +10,16 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 from integrations_service.app import create_app
+from integrations_service.clients import Clients
+from integrations_service.connections.service import ConnectionResolver
 from integrations_service.icims.client import IcimsClient, IcimsNotFound
 from integrations_service.settings import Settings
 from integrations_service.webhooks.process import process_batch
-from integrations_service.webhooks.translate import Connections, Translator
+from integrations_service.webhooks.translate import Translator
+from pydantic import SecretStr
 from scheduler_sandbox.icims import create_app as create_icims
 from scheduler_sandbox.server import serve_in_thread
+from servicekit.db import create_engine
 
 from .conftest import WEBHOOK_SECRET, add, due_now, events, state
 
@@ -61,19 +65,24 @@ async def icims(icims_url: str) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def translator(icims_url: str, integrations_settings: Settings) -> AsyncIterator[Translator]:
+async def translator(
+    icims_url: str, integrations_settings: Settings, integrations_db: str
+) -> AsyncIterator[Translator]:
+    # The install's single-company connection from the environment (no org row of its own).
     settings = integrations_settings.model_copy(
-        update={"icims_customer_id": CUSTOMER, "icims_org_id": ORG}
+        update={
+            "icims_customer_id": CUSTOMER,
+            "icims_org_id": ORG,
+            "icims_base_url": icims_url,
+            "icims_client_id": "scheduler",
+            "icims_client_secret": SecretStr("secret"),
+        }
     )
-    async with httpx.AsyncClient(timeout=5) as http:
-        client = IcimsClient(
-            base_url=icims_url,
-            token_url=f"{icims_url}/oauth/token",
-            client_id="scheduler",
-            client_secret="secret",
-            http=http,
-        )
-        yield Translator(Connections(settings, client))
+    engine = create_engine(integrations_db)
+    clients = Clients(settings, engine)
+    yield Translator(ConnectionResolver(settings), clients)
+    await clients.aclose()
+    await engine.dispose()
 
 
 def _payload(workflow: str = "W1") -> dict:

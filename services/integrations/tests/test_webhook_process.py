@@ -8,11 +8,13 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from integrations_service.clients import Clients
+from integrations_service.connections.service import ConnectionResolver
 from integrations_service.models import webhook_events as W
 from integrations_service.webhooks.process import Delivery, claim, process_batch
-from integrations_service.webhooks.translate import Connections, Translator
+from integrations_service.webhooks.translate import Translator
 from scheduler_contracts import Envelope
-from servicekit.db import unit_of_work
+from servicekit.db import create_engine, unit_of_work
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -137,9 +139,12 @@ async def test_status_change_without_an_icims_connection_fails_visibly(
 ) -> None:
     (webhook_id,) = await add(sessions)
     (other,) = await add(sessions, event_type=None)
-    await process_batch(
-        sessions, Translator(Connections(integrations_settings, None)), batch_size=10
-    )
+    engine = create_engine(integrations_settings.sqlalchemy_url)
+    clients = Clients(integrations_settings, engine)
+    translator = Translator(ConnectionResolver(integrations_settings), clients)
+    await process_batch(sessions, translator, batch_size=10)
+    await clients.aclose()
+    await engine.dispose()
     row = await state(sessions, webhook_id)
     assert row.status == "received" and "no iCIMS connection is configured" in row.last_error
     assert (await events(sessions, webhook_id))[0][1]["error_code"] == "icims_connection_missing"

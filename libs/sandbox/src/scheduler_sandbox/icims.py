@@ -1,7 +1,8 @@
 """Fake iCIMS: the endpoints we use, speaking iCIMS's wire format, with faults and a quota.
 
 - `POST /oauth/token` (client credentials) → a bearer token; every API call requires one.
-- `GET|PATCH /customers/{cid}/applicantworkflows/{id}` (status moves: `{"status": {"id": …}}`),
+- `GET|PATCH /customers/{cid}/applicantworkflows/{id}` (status moves: `{"status": {"id": …}}`;
+  notes: a list PATCHed into a field group adds entries, as integrators write notes),
   `GET /customers/{cid}/people/{id}`, `GET /customers/{cid}/jobs/{id}`.
 - Errors as iCIMS sends them: status + `{"errors": [{"errorMessage", "errorCode"}]}`.
 - A daily request quota per customer (429 when spent), fault injection per customer or global.
@@ -45,6 +46,7 @@ class IcimsState:
         self.jobs: dict[tuple[str, str], dict[str, Any]] = {}
         self.calls: dict[str, int] = {}
         self.patches: list[dict[str, Any]] = []
+        self.next_entry = 1000
         self.faults = Faults()
 
 
@@ -99,10 +101,42 @@ def create_app(daily_quota: int = 10_000) -> FastAPI:
             return _error(404, 2, f"Applicant workflow {wid} not found")
         try:
             body = await request.json()
-            status_id = str(body["status"]["id"])
-        except (ValueError, KeyError, TypeError):
-            return _error(400, 1, "Field required: status.id")
-        workflow["status"] = {"id": status_id, "value": body["status"].get("value", status_id)}
+        except ValueError:
+            return _error(400, 1, "Request body is not JSON")
+        if not isinstance(body, dict) or not body:
+            return _error(400, 1, "Field required: at least one field to update")
+        if "status" in body:
+            status = body["status"]
+            if not isinstance(status, dict) or not status.get("id"):
+                return _error(400, 1, "Field required: status.id")
+            workflow["status"] = {
+                "id": str(status["id"]),
+                "value": status.get("value", status["id"]),
+            }
+        for name, value in body.items():
+            if name == "status":
+                continue
+            if isinstance(value, list):
+                # A field group (how integrators write notes): entries without an `entry` id are
+                # added, entries naming one replace it.
+                group = workflow.setdefault(name, [])
+                if not isinstance(group, list):
+                    return _error(400, 1, f"Field {name} is not a field group")
+                for item in value:
+                    if not isinstance(item, dict):
+                        return _error(400, 1, f"Field group {name}: entries are objects")
+                    if "entry" in item:
+                        found = next((e for e in group if e.get("entry") == item["entry"]), None)
+                        if found is None:
+                            return _error(
+                                404, 2, f"Field group {name}: entry {item['entry']} not found"
+                            )
+                        found.update(item)
+                    else:
+                        st.next_entry += 1
+                        group.append({"entry": st.next_entry, **item})
+            else:
+                workflow[name] = value
         st.patches.append({"customerId": cid, "workflowId": wid, "body": body})
         return JSONResponse({}, 200)
 

@@ -27,6 +27,7 @@ WELL_KNOWN_SECRETS = frozenset(
         "",
         "test-webhook-secret",
         "dev-internal-token-secret-not-for-production",
+        "dev-secrets-key-not-for-production-0123456789",
         "changeme",
         "secret",
     }

@@ -4,7 +4,12 @@ import uuid
 from typing import ClassVar
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
-from servicekit.settings import KitSettings
+from servicekit.settings import ConfigurationError, KitSettings
+
+from integrations_service.crypto import Sealer
+
+# Development and test only: refused in production (WELL_KNOWN_SECRETS).
+DEV_SECRETS_KEY = "dev-secrets-key-not-for-production-0123456789"
 
 
 class Settings(KitSettings):
@@ -56,7 +61,61 @@ class Settings(KitSettings):
     icims_org_id: uuid.UUID | None = Field(
         default=None, validation_alias=AliasChoices("ICIMS_ORG_ID", "icims_org_id")
     )
+    icims_note_field: str | None = Field(
+        default=None, validation_alias=AliasChoices("ICIMS_NOTE_FIELD", "icims_note_field")
+    )
+    icims_schedule_status_id: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ICIMS_SCHEDULE_STATUS_ID", "icims_schedule_status_id"),
+    )
+    icims_scheduled_status_id: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ICIMS_SCHEDULED_STATUS_ID", "icims_scheduled_status_id"),
+    )
+    icims_daily_budget: int = Field(default=10_000, ge=1)
     icims_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    # Microsoft Graph: the install's default connection (an org may configure its own).
+    graph_base_url: str = Field(
+        default="https://graph.microsoft.com",
+        validation_alias=AliasChoices("GRAPH_BASE_URL", "graph_base_url"),
+    )
+    graph_tenant_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("GRAPH_TENANT_ID", "graph_tenant_id")
+    )
+    graph_client_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("GRAPH_CLIENT_ID", "graph_client_id")
+    )
+    graph_client_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("GRAPH_CLIENT_SECRET", "graph_client_secret")
+    )
+    graph_organizer_mailbox: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("GRAPH_ORGANIZER_MAILBOX", "graph_organizer_mailbox"),
+    )
+    # The sandbox's fake Graph takes any bearer token; production never uses one (refused).
+    graph_static_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("GRAPH_STATIC_TOKEN", "graph_static_token")
+    )
+    graph_timeout_seconds: float = Field(default=15.0, gt=0)
+    graph_max_retries: int = Field(default=3, ge=0, le=10)
+    graph_concurrency_per_mailbox: int = Field(default=4, ge=1, le=4)
+    freebusy_cache_seconds: float = Field(default=30.0, ge=0)
+
+    # Encrypts stored integration credentials; SECRETS_KEY_PREVIOUS still opens old ones.
+    secrets_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SECRETS_KEY", "secrets_key")
+    )
+    secrets_key_previous: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SECRETS_KEY_PREVIOUS", "secrets_key_previous"),
+    )
+
+    # Side-effect jobs (calendar, mail in integrations-worker; notes in scheduler-sync).
+    job_lease_seconds: float = Field(default=120.0, gt=0)
+    graph_jobs_poll_interval_ms: int = Field(default=500, ge=50)
+    graph_job_max_attempts: int = Field(default=5, ge=1, le=50)
+    sync_max_attempts: int = Field(default=3, ge=1, le=50)
     webhook_max_body_bytes: int = Field(default=1_048_576, ge=1024)
     webhook_max_decoded_bytes: int = Field(default=5_242_880, ge=1024)
     webhook_duplicate_window_hours: float = Field(default=24.0, gt=0)
@@ -64,12 +123,29 @@ class Settings(KitSettings):
     @model_validator(mode="after")
     def _dev_webhook_secret(self) -> Settings:
         # The runbook's default, for the sandbox only: production refuses it (secret_fields).
-        if self.icims_webhook_secret is None and self.env != "production":
-            self.icims_webhook_secret = SecretStr("test-webhook-secret")
+        if self.env != "production":
+            if self.icims_webhook_secret is None:
+                self.icims_webhook_secret = SecretStr("test-webhook-secret")
+            if self.secrets_key is None:
+                self.secrets_key = SecretStr(DEV_SECRETS_KEY)
+        elif self.graph_static_token is not None:
+            raise ValueError("GRAPH_STATIC_TOKEN is for the sandbox only, not production")
         return self
 
     def secret_fields(self) -> dict[str, SecretStr | None]:
-        return {**super().secret_fields(), "ICIMS_WEBHOOK_SECRET": self.icims_webhook_secret}
+        return {
+            **super().secret_fields(),
+            "ICIMS_WEBHOOK_SECRET": self.icims_webhook_secret,
+            "SECRETS_KEY": self.secrets_key,
+        }
+
+    def sealer(self) -> Sealer:
+        if self.secrets_key is None:
+            raise ConfigurationError("SECRETS_KEY is not set")
+        previous = (
+            [self.secrets_key_previous.get_secret_value()] if self.secrets_key_previous else []
+        )
+        return Sealer(self.secrets_key.get_secret_value(), previous)
 
     @property
     def sync_interval_seconds(self) -> float:

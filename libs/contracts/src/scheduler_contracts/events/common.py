@@ -41,16 +41,18 @@ WebhookProvider = Literal["icims", "graph"]
 JobType = Literal["icims_note_missing", "calendar_event_missing", "state_mismatch"]
 CalendarOperation = Literal["create", "update", "cancel"]
 NoteKind = Literal["booking_confirmed", "booking_rescheduled", "booking_cancelled"]
-AttentionSource = Literal["icims_sync", "calendar_event", "reconciliation"]
+AttentionSource = Literal["icims_sync", "calendar_event", "mail", "reconciliation"]
 
 # The runbook's attention reasons, verbatim: operators search for these strings.
 ATTENTION_ICIMS_SYNC_FAILED = "iCIMS sync failed after 3 attempts"
 ATTENTION_CALENDAR_EVENT_FAILED = "Calendar event creation failed"
 ATTENTION_RECONCILIATION_FAILED = "Reconciliation failed"
+ATTENTION_MAIL_FAILED = "Candidate email could not be sent"
 ATTENTION_REASONS = (
     ATTENTION_ICIMS_SYNC_FAILED,
     ATTENTION_CALENDAR_EVENT_FAILED,
     ATTENTION_RECONCILIATION_FAILED,
+    ATTENTION_MAIL_FAILED,
 )
 
 

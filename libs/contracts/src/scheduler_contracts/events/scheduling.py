@@ -141,6 +141,9 @@ class BookingConfirmed(EventData):
     organizer_email: Email | None = None
     icims_application_id: IcimsId | None = None
     booked_by: BookingActor | None = None
+    coordinator_email: Email | None = Field(
+        default=None, description="who gets the booking notices (else the organizer)"
+    )
     revision: Revision | None = None
 
 
@@ -161,6 +164,9 @@ class BookingRescheduled(EventData):
     interviewers: list[Interviewer] | None = Field(default=None, max_length=50)
     organizer_email: Email | None = None
     icims_application_id: IcimsId | None = None
+    coordinator_email: Email | None = Field(
+        default=None, description="who gets the booking notices (else the organizer)"
+    )
     revision: Revision | None = None
 
 
@@ -177,6 +183,9 @@ class BookingCancelled(EventData):
     slot: TimeSlot | None = None
     organizer_email: Email | None = None
     icims_application_id: IcimsId | None = None
+    coordinator_email: Email | None = Field(
+        default=None, description="who gets the booking notices (else the organizer)"
+    )
     revision: Revision | None = None
 
 

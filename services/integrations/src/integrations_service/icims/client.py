@@ -8,6 +8,7 @@ status + `{"errors": [{"errorMessage", "errorCode"}]}`; 429 and 5xx are worth re
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,7 +80,11 @@ class IcimsClient:
         client_id: str,
         client_secret: str,
         http: httpx.AsyncClient,
+        budget: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
+        # `budget(customer_id)` is awaited before every API call and raises IcimsError when the
+        # customer's daily allowance is spent (see icims/budget.py).
+        self._budget = budget
         self._base = base_url.rstrip("/")
         self._token_url = token_url
         self._client_id = client_id
@@ -109,7 +114,12 @@ class IcimsClient:
         self._token_until = time.monotonic() + max(60.0, float(body.get("expires_in", 3600)) - 60)
         return self._token
 
-    async def _call(self, method: str, path: str, json: Any = None) -> dict[str, Any]:
+    async def _call(
+        self, method: str, customer_id: str, path: str, json: Any = None
+    ) -> dict[str, Any]:
+        if self._budget is not None:
+            await self._budget(customer_id)
+        path = f"/customers/{customer_id}{path}"
         for attempt in (1, 2):
             token = await self._bearer(refresh=attempt == 2)
             try:
@@ -133,7 +143,7 @@ class IcimsClient:
         return r.json() if r.content else {}
 
     async def get_workflow(self, customer_id: str, workflow_id: str) -> Workflow:
-        data = await self._call("GET", f"/customers/{customer_id}/applicantworkflows/{workflow_id}")
+        data = await self._call("GET", customer_id, f"/applicantworkflows/{workflow_id}")
         raw_status = data.get("status")
         status: dict[str, Any] = raw_status if isinstance(raw_status, dict) else {}
         return Workflow(
@@ -145,7 +155,7 @@ class IcimsClient:
         )
 
     async def get_person(self, customer_id: str, person_id: str) -> Person:
-        data = await self._call("GET", f"/customers/{customer_id}/people/{person_id}")
+        data = await self._call("GET", customer_id, f"/people/{person_id}")
         email = data.get("email")
         if isinstance(email, list):  # some tenants return a list of addresses
             email = next((e.get("email") for e in email if isinstance(e, dict)), None)
@@ -154,14 +164,46 @@ class IcimsClient:
         )
 
     async def get_job(self, customer_id: str, job_id: str) -> Job:
-        data = await self._call("GET", f"/customers/{customer_id}/jobs/{job_id}")
+        data = await self._call("GET", customer_id, f"/jobs/{job_id}")
         return Job(job_id, _str(data.get("jobtitle")), _str(data.get("jobnumber")))
 
     async def set_workflow_status(self, customer_id: str, workflow_id: str, status_id: str) -> None:
         await self._call(
             "PATCH",
-            f"/customers/{customer_id}/applicantworkflows/{workflow_id}",
+            customer_id,
+            f"/applicantworkflows/{workflow_id}",
             json={"status": {"id": status_id}},
+        )
+
+    async def token_check(self) -> None:
+        """Obtain a fresh token: proves the URL and credentials without spending API quota."""
+        await self._bearer(refresh=True)
+
+    # Notes. iCIMS publishes no note-creating endpoint; integrators write into a field group of
+    # the applicant workflow, configured per org (`note_field`). Each note carries our marker so
+    # that a look at the workflow finds it again (idempotency without a record of our own).
+
+    async def find_notes(self, customer_id: str, workflow_id: str, field: str) -> list[str]:
+        data = await self._call("GET", customer_id, f"/applicantworkflows/{workflow_id}")
+        group = data.get(field)
+        if not isinstance(group, list):
+            return []
+        texts = []
+        for entry in group:
+            if isinstance(entry, dict):
+                texts.append(
+                    str(entry.get("note") or entry.get("text") or entry.get("value") or "")
+                )
+            else:
+                texts.append(str(entry))
+        return texts
+
+    async def add_note(self, customer_id: str, workflow_id: str, field: str, text: str) -> None:
+        await self._call(
+            "PATCH",
+            customer_id,
+            f"/applicantworkflows/{workflow_id}",
+            json={field: [{"note": text}]},
         )
 
 

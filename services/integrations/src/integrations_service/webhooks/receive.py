@@ -94,6 +94,38 @@ def parse(decoded: bytes | None) -> tuple[dict[str, Any] | None, str | None]:
     return payload, None
 
 
+async def find_original(
+    session: AsyncSession, body_hash: str, received_at: datetime, window: timedelta
+) -> uuid.UUID | None:
+    """The first verified, readable, non-duplicate delivery of the same decoded body received
+    within `window` of `received_at`, if any: the one a delivery at `received_at` duplicates.
+
+    Takes the body's advisory lock for the rest of the caller's transaction: same-hash
+    deliveries (and re-verifications) serialise here, so two copies stored together cannot both
+    be taken as the first. Callers must insert or update their row before that transaction ends.
+    The window looks both ways because a re-verified delivery may be older than its copy.
+    """
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:h, 0))"), {"h": body_hash}
+    )
+    found: uuid.UUID | None = (
+        await session.execute(
+            select(W.c.id)
+            .where(
+                W.c.body_sha256 == body_hash,
+                W.c.received_at >= received_at - window,
+                W.c.received_at <= received_at + window,
+                W.c.duplicate_of.is_(None),
+                W.c.verified.is_(True),
+                W.c.parse_error.is_(None),
+            )
+            .order_by(W.c.received_at)
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    return found
+
+
 async def store(
     session: AsyncSession,
     settings: Settings,
@@ -138,26 +170,12 @@ async def store(
     # unsigned copy posted first (by anyone, or while the secret was wrong) would swallow the
     # genuine delivery as its "duplicate" and neither would ever be processed.
     if verdict.ok and body_hash is not None and parse_error is None:
-        # Same-hash deliveries serialise here, so two copies arriving together cannot both
-        # be taken as the first.
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:h, 0))"), {"h": body_hash}
+        duplicate_of = await find_original(
+            session,
+            body_hash,
+            received_at,
+            timedelta(hours=settings.webhook_duplicate_window_hours),
         )
-        since = received_at - timedelta(hours=settings.webhook_duplicate_window_hours)
-        duplicate_of = (
-            await session.execute(
-                select(W.c.id)
-                .where(
-                    W.c.body_sha256 == body_hash,
-                    W.c.received_at >= since,
-                    W.c.duplicate_of.is_(None),
-                    W.c.verified.is_(True),
-                    W.c.parse_error.is_(None),
-                )
-                .order_by(W.c.received_at)
-                .limit(1)
-            )
-        ).scalar_one_or_none()
 
     webhook_id = uuid.uuid4()
     if parse_error is not None:

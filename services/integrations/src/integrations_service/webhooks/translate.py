@@ -8,9 +8,7 @@ from ops once one exists); nothing is guessed from the payload.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from scheduler_contracts import Envelope
@@ -21,8 +19,9 @@ from scheduler_contracts.events.integrations import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from integrations_service.icims.client import IcimsClient, IcimsError
-from integrations_service.settings import Settings
+from integrations_service.clients import Clients
+from integrations_service.connections.service import ConnectionResolver
+from integrations_service.icims.client import IcimsError
 from integrations_service.webhooks.process import Delivery, TranslationError
 
 
@@ -34,27 +33,6 @@ class IcimsUnavailable(TranslationError):
     code = "icims_unavailable"
 
 
-@dataclass(frozen=True)
-class Connection:
-    org_id: uuid.UUID
-    customer_id: str
-    client: IcimsClient
-
-
-class Connections:
-    """Customer id → connection. Today: the single-company install from the environment."""
-
-    def __init__(self, settings: Settings, client: IcimsClient | None) -> None:
-        self._single: Connection | None = None
-        if client is not None and settings.icims_customer_id and settings.icims_org_id:
-            self._single = Connection(settings.icims_org_id, settings.icims_customer_id, client)
-
-    def for_customer(self, customer_id: str | None) -> Connection | None:
-        if self._single is not None and customer_id == self._single.customer_id:
-            return self._single
-        return None
-
-
 def _hint(payload: dict[str, object], key: str) -> str | None:
     value = payload.get(key)
     if isinstance(value, dict):
@@ -63,15 +41,20 @@ def _hint(payload: dict[str, object], key: str) -> str | None:
 
 
 class Translator:
-    def __init__(self, connections: Connections) -> None:
-        self._connections = connections
+    def __init__(self, resolver: ConnectionResolver, clients: Clients) -> None:
+        self._resolver = resolver
+        self._clients = clients
 
     async def __call__(self, session: AsyncSession, delivery: Delivery) -> Sequence[Envelope]:
         if delivery.event_type != "application.status_changed":
             # Not a type we act on yet (the runbook's "Future" rows): processed, nothing emitted.
             return []
-        connection = self._connections.for_customer(delivery.customer_id)
-        if connection is None:
+        conns = (
+            await self._resolver.for_customer(session, delivery.customer_id)
+            if delivery.customer_id
+            else None
+        )
+        if conns is None or not conns.icims.configured:
             raise NoConnection(
                 "no iCIMS connection is configured for customer "
                 f"{delivery.customer_id or '(none)'}; the workflow cannot be re-read"
@@ -80,7 +63,8 @@ class Translator:
         new_status = _hint(delivery.payload, "newStatus")
         if workflow_id is None or new_status is None:
             raise TranslationError("status change without systemId or newStatus")
-        client, cid = connection.client, connection.customer_id
+        client, cid = self._clients.icims(conns.icims), delivery.customer_id
+        assert cid is not None
         try:
             workflow = await client.get_workflow(cid, workflow_id)
             person = (
@@ -117,7 +101,7 @@ class Translator:
             Envelope.build(
                 fact,
                 source="integrations",
-                org_id=connection.org_id,
+                org_id=conns.org_id,
                 subject=f"icims:{cid}:{workflow_id}",
             )
         ]

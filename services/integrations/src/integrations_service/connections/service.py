@@ -1,0 +1,165 @@
+"""An org's effective connections: its own settings where it has them, else the install's.
+
+Credentials resolve as a group (an org that names its own Graph tenant or client id uses its
+own secret too, never the install's), the rest field by field (an org may keep the install's
+Graph app and only name its own organizer mailbox). Secrets are opened here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from integrations_service.crypto import Sealer
+from integrations_service.models import connections as C
+from integrations_service.settings import Settings
+
+Source = Literal["org", "default", "none"]
+
+
+@dataclass(frozen=True)
+class GraphConnection:
+    base_url: str
+    tenant_id: str | None
+    client_id: str | None
+    client_secret: str | None
+    static_token: str | None
+    organizer_mailbox: str | None
+    source: Source  # whose credentials: the org's, the install's, or none
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.static_token or (self.tenant_id and self.client_id and self.client_secret))
+
+    @property
+    def configured(self) -> bool:
+        return self.has_credentials and bool(self.organizer_mailbox)
+
+    def fingerprint(self) -> str:
+        parts = (
+            self.base_url,
+            self.tenant_id,
+            self.client_id,
+            self.client_secret,
+            self.static_token,
+        )
+        return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class IcimsConnection:
+    base_url: str
+    token_url: str
+    customer_id: str | None
+    client_id: str | None
+    client_secret: str | None
+    webhook_secret: str | None
+    note_field: str | None
+    schedule_status_id: str | None
+    scheduled_status_id: str | None
+    source: Source
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.customer_id and self.client_id and self.client_secret)
+
+    def fingerprint(self) -> str:
+        parts = (self.base_url, self.token_url, self.client_id, self.client_secret)
+        return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class OrgConnections:
+    org_id: uuid.UUID
+    graph: GraphConnection
+    icims: IcimsConnection
+
+
+def _secret(value: Any) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+class ConnectionResolver:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._sealer: Sealer = settings.sealer()
+
+    @property
+    def sealer(self) -> Sealer:
+        return self._sealer
+
+    async def for_org(self, session: AsyncSession, org_id: uuid.UUID) -> OrgConnections:
+        row = (await session.execute(select(C).where(C.c.org_id == org_id))).first()
+        return self.resolve(org_id, row._mapping if row is not None else None)
+
+    async def for_customer(self, session: AsyncSession, customer_id: str) -> OrgConnections | None:
+        """The org a delivery for this iCIMS customer belongs to, with its connections."""
+        row = (await session.execute(select(C).where(C.c.icims_customer_id == customer_id))).first()
+        if row is not None:
+            return self.resolve(row.org_id, row._mapping)
+        s = self._settings
+        if s.icims_customer_id == customer_id and s.icims_org_id is not None:
+            return await self.for_org(session, s.icims_org_id)
+        return None
+
+    def _open(self, org_id: uuid.UUID, row: Any, column: str) -> str | None:
+        sealed = row[column] if row is not None else None
+        if sealed is None:
+            return None
+        return self._sealer.open(bytes(sealed), org_id=org_id, column=column)
+
+    def resolve(self, org_id: uuid.UUID, row: Any) -> OrgConnections:
+        s = self._settings
+
+        def own(column: str) -> Any:
+            return row[column] if row is not None else None
+
+        base = s.icims_base_url.rstrip("/")
+        if own("graph_tenant_id") or own("graph_client_id"):
+            g_tenant, g_client = own("graph_tenant_id"), own("graph_client_id")
+            g_secret = self._open(org_id, row, "graph_client_secret")
+            g_token, g_source = None, "org"
+        else:
+            g_tenant, g_client = s.graph_tenant_id, s.graph_client_id
+            g_secret, g_token = _secret(s.graph_client_secret), _secret(s.graph_static_token)
+            g_source = "default" if (g_token or g_client) else "none"
+        mailbox = own("graph_organizer_mailbox") or s.graph_organizer_mailbox
+        graph = GraphConnection(
+            base_url=s.graph_base_url.rstrip("/"),
+            tenant_id=g_tenant,
+            client_id=g_client,
+            client_secret=g_secret,
+            static_token=g_token,
+            organizer_mailbox=mailbox.lower() if mailbox else None,
+            source=g_source,  # type: ignore[arg-type]
+        )
+
+        if own("icims_customer_id") or own("icims_client_id"):
+            i_customer, i_client = own("icims_customer_id"), own("icims_client_id")
+            i_secret = self._open(org_id, row, "icims_client_secret")
+            i_token_url = own("icims_token_url") or f"{base}/oauth/token"
+            i_source: Source = "org"
+        else:
+            i_customer, i_client = s.icims_customer_id, s.icims_client_id
+            i_secret = _secret(s.icims_client_secret)
+            i_token_url = s.icims_token_url or f"{base}/oauth/token"
+            i_source = "default" if i_client else "none"
+        icims = IcimsConnection(
+            base_url=base,
+            token_url=i_token_url,
+            customer_id=i_customer,
+            client_id=i_client,
+            client_secret=i_secret,
+            webhook_secret=self._open(org_id, row, "icims_webhook_secret")
+            or _secret(s.icims_webhook_secret),
+            note_field=own("icims_note_field") or s.icims_note_field,
+            schedule_status_id=own("icims_schedule_status_id") or s.icims_schedule_status_id,
+            scheduled_status_id=own("icims_scheduled_status_id") or s.icims_scheduled_status_id,
+            source=i_source,
+        )
+        return OrgConnections(org_id, graph, icims)

@@ -1,0 +1,195 @@
+"""All SQL of side-effect jobs.
+
+Invariants, kept here:
+- `enqueue` runs inside the transaction that records why the work is wanted (an inbox entry, a
+  command): the job exists exactly when that does, and its unique `key` makes asking twice
+  harmless. A coalescing job (one per booking's calendar event) asked for while it runs is
+  marked `rerun`, so the newest state is applied after the current attempt.
+- A claim stamps a lease (`next_attempt_at` = now + lease) and counts the attempt in one
+  statement under `FOR UPDATE SKIP LOCKED`; a job whose worker died is claimable again when the
+  lease ends (that attempt counts, so a job that kills its worker cannot loop forever).
+- A finish re-checks the claim (`status = 'processing' AND attempts = claimed`) under a row
+  lock: a worker that outlived its lease cannot overwrite a newer attempt.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from scheduler_contracts import Envelope
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from integrations_service.models import jobs as J
+
+
+@dataclass(frozen=True)
+class Job:
+    id: uuid.UUID
+    queue: str
+    kind: str
+    key: str
+    org_id: uuid.UUID
+    request_id: uuid.UUID | None
+    booking_id: uuid.UUID | None
+    payload: dict[str, Any]
+    attempts: int
+    max_attempts: int
+    cause: Envelope | None
+
+    @property
+    def last_attempt(self) -> bool:
+        return self.attempts >= self.max_attempts
+
+
+def _cause(envelope: Envelope | None) -> dict[str, Any] | None:
+    if envelope is None:
+        return None
+    # Only what result events need to link to it (not the payload, which may hold a bearer link).
+    return envelope.model_dump(mode="json", exclude={"data"})
+
+
+async def enqueue(
+    session: AsyncSession,
+    *,
+    queue: str,
+    kind: str,
+    key: str,
+    org_id: uuid.UUID,
+    payload: dict[str, Any],
+    max_attempts: int,
+    request_id: uuid.UUID | None = None,
+    booking_id: uuid.UUID | None = None,
+    cause: Envelope | None = None,
+    coalesce: bool = False,
+    delay: timedelta | None = None,
+) -> bool:
+    """Add a job; False if one with this key exists (a coalescing one is re-armed instead)."""
+    now = datetime.now(UTC)
+    stmt = insert(J).values(
+        id=uuid.uuid4(),
+        queue=queue,
+        kind=kind,
+        key=key,
+        org_id=org_id,
+        request_id=request_id,
+        booking_id=booking_id,
+        payload=payload,
+        status="pending",
+        attempts=0,
+        max_attempts=max_attempts,
+        next_attempt_at=now + (delay or timedelta()),
+        cause=_cause(cause),
+        created_at=now,
+        updated_at=now,
+    )
+    if not coalesce:
+        result = await session.execute(stmt.on_conflict_do_nothing(index_elements=[J.c.key]))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[J.c.key],
+            set_={
+                # Running now: run again afterwards with the newest state. Waiting: it will read
+                # the newest state anyway. Finished: a fresh set of attempts.
+                "rerun": text("jobs.status = 'processing'"),
+                "status": text(
+                    "CASE WHEN jobs.status = 'processing' THEN 'processing' ELSE 'pending' END"
+                ),
+                "attempts": text(
+                    "CASE WHEN jobs.status = 'processing' THEN jobs.attempts ELSE 0 END"
+                ),
+                "next_attempt_at": text(
+                    "CASE WHEN jobs.status = 'processing' THEN jobs.next_attempt_at "
+                    "ELSE excluded.next_attempt_at END"
+                ),
+                "payload": stmt.excluded.payload,
+                "cause": stmt.excluded.cause,
+                "updated_at": stmt.excluded.updated_at,
+            },
+        )
+    )
+    return True
+
+
+_CLAIM = text("""
+WITH due AS (
+    SELECT id FROM jobs
+    WHERE queue = :queue AND status IN ('pending', 'processing') AND next_attempt_at <= now()
+    ORDER BY next_attempt_at
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE jobs j
+SET status = 'processing', attempts = j.attempts + 1, rerun = false, updated_at = now(),
+    next_attempt_at = now() + make_interval(secs => :lease)
+FROM due WHERE j.id = due.id
+RETURNING j.id, j.queue, j.kind, j.key, j.org_id, j.request_id, j.booking_id, j.payload,
+          j.attempts, j.max_attempts, j.cause
+""")
+
+
+async def claim(session: AsyncSession, queue: str, limit: int, lease_seconds: float) -> list[Job]:
+    rows = (
+        await session.execute(_CLAIM, {"queue": queue, "limit": limit, "lease": lease_seconds})
+    ).all()
+    return [
+        Job(
+            id=r.id,
+            queue=r.queue,
+            kind=r.kind,
+            key=r.key,
+            org_id=r.org_id,
+            request_id=r.request_id,
+            booking_id=r.booking_id,
+            payload=r.payload,
+            attempts=r.attempts,
+            max_attempts=r.max_attempts,
+            cause=Envelope.model_validate({**r.cause, "data": {}}) if r.cause else None,
+        )
+        for r in rows
+    ]
+
+
+async def lock_if_mine(session: AsyncSession, job: Job) -> bool | None:
+    """Lock the job row if this claim still holds it; returns its `rerun` flag, None if lost."""
+    row = (
+        await session.execute(
+            text(
+                "SELECT rerun FROM jobs WHERE id = :id AND status = 'processing' "
+                "AND attempts = :attempts FOR UPDATE"
+            ),
+            {"id": job.id, "attempts": job.attempts},
+        )
+    ).first()
+    return None if row is None else bool(row.rerun)
+
+
+async def mark(
+    session: AsyncSession,
+    job: Job,
+    *,
+    status: str,
+    next_attempt_at: datetime | None = None,
+    last_error: str | None = None,
+    error_code: str | None = None,
+    result: dict[str, Any] | None = None,
+    flagged: bool = False,
+    reset_attempts: bool = False,
+) -> None:
+    now = datetime.now(UTC)
+    values: dict[str, Any] = {"status": status, "updated_at": now}
+    if status == "done":
+        values.update(done_at=now, result=result, last_error=None, error_code=None)
+    else:
+        values.update(last_error=last_error, error_code=error_code)
+    values["next_attempt_at"] = next_attempt_at or now
+    if flagged:
+        values["flagged_at"] = now
+    if reset_attempts:
+        values["attempts"] = 0
+    await session.execute(J.update().where(J.c.id == job.id).values(**values))

@@ -1,0 +1,242 @@
+"""`/api/integrations/settings[/test]`, `/api/integrations/directory` and `/internal/freebusy`:
+org-scoped, admin-only where promised, secrets write-only and encrypted at rest."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from integrations_service.app import create_app
+from integrations_service.settings import Settings
+from pydantic import SecretStr
+from scheduler_sandbox.graph import create_app as create_graph
+from scheduler_sandbox.icims import create_app as create_icims
+from scheduler_sandbox.server import serve_in_thread
+from servicekit.db import create_engine
+from servicekit.testing.helpers import app_client, service_headers, user_headers
+from sqlalchemy import text
+
+GRAPH_SECRET = "graph-client-secret-value-0123456789"
+ICIMS_SECRET = "icims-client-secret-value-0123456789"
+ORGANIZER = "scheduling@example.com"
+
+
+@pytest.fixture(scope="module")
+def graph_url() -> Iterator[str]:
+    with serve_in_thread(create_graph()) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def icims_url() -> Iterator[str]:
+    with serve_in_thread(create_icims()) as url:
+        yield url
+
+
+@pytest.fixture
+async def api(
+    integrations_settings: Settings, graph_url: str, icims_url: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    # The install's defaults: the sandbox Graph (static token) and the sandbox iCIMS.
+    settings = integrations_settings.model_copy(
+        update={
+            "graph_base_url": graph_url,
+            "graph_static_token": SecretStr("sandbox-token"),
+            "graph_organizer_mailbox": ORGANIZER,
+            "icims_base_url": icims_url,
+            "icims_customer_id": "9000",
+            "icims_client_id": "install",
+            "icims_client_secret": SecretStr("install-secret"),
+        }
+    )
+    async with app_client(create_app(settings)) as client:
+        yield client
+
+
+def admin(org: uuid.UUID) -> dict[str, str]:
+    return user_headers(org_id=org, role="admin")
+
+
+async def test_admin_saves_settings_and_secrets_are_never_returned(
+    api: httpx.AsyncClient, integrations_db: str
+) -> None:
+    org = uuid.uuid4()
+    saved = await api.put(
+        "/api/integrations/settings",
+        headers=admin(org),
+        json={
+            "graph": {
+                "tenantId": "contoso.onmicrosoft.com",
+                "clientId": "11111111-2222-3333-4444-555555555555",
+                "clientSecret": GRAPH_SECRET,
+                "organizerMailbox": "Recruiting@Contoso.com",
+            },
+            "icims": {
+                "customerId": f"C{uuid.uuid4().hex[:8]}",
+                "clientId": "contoso-icims",
+                "clientSecret": ICIMS_SECRET,
+                "webhookSecret": "contoso-webhook-secret-123",
+                "noteField": "schedulingnotes",
+                "scheduledStatusId": "C60000",
+            },
+        },
+    )
+    assert saved.status_code == 200, saved.text
+    body = saved.json()
+    assert body["graph"]["source"] == "org" and body["graph"]["clientSecretSet"] is True
+    assert body["graph"]["organizerMailbox"] == "recruiting@contoso.com"
+    assert body["icims"]["webhookSecretSet"] and body["icims"]["scheduledStatusId"] == "C60000"
+    assert GRAPH_SECRET not in saved.text and ICIMS_SECRET not in saved.text
+    got = await api.get("/api/integrations/settings", headers=admin(org))
+    assert got.json()["graph"] == body["graph"] and GRAPH_SECRET not in got.text
+
+    # At rest: sealed, not plain, and bound to this org.
+    engine = create_engine(integrations_db)
+    async with engine.connect() as conn:
+        raw = (
+            await conn.execute(
+                text("SELECT graph_client_secret FROM connections WHERE org_id = :o"), {"o": org}
+            )
+        ).scalar_one()
+    await engine.dispose()
+    assert GRAPH_SECRET.encode() not in bytes(raw)
+
+    # A secret left out is kept; null removes it.
+    kept = await api.put(
+        "/api/integrations/settings", headers=admin(org), json={"graph": {"tenantId": "other"}}
+    )
+    assert kept.json()["graph"]["clientSecretSet"] is True
+    cleared = await api.put(
+        "/api/integrations/settings", headers=admin(org), json={"graph": {"clientSecret": None}}
+    )
+    assert cleared.json()["graph"]["clientSecretSet"] is False
+
+
+async def test_another_orgs_admin_sees_only_their_own_settings(api: httpx.AsyncClient) -> None:
+    mine, theirs = uuid.uuid4(), uuid.uuid4()
+    await api.put(
+        "/api/integrations/settings",
+        headers=admin(mine),
+        json={"graph": {"organizerMailbox": "mine@example.com"}},
+    )
+    other = await api.get("/api/integrations/settings", headers=admin(theirs))
+    assert other.status_code == 200
+    assert other.json()["graph"]["organizerMailbox"] == ORGANIZER  # the install's default
+    assert "mine@example.com" not in other.text
+
+
+async def test_members_cannot_read_or_change_connection_settings(api: httpx.AsyncClient) -> None:
+    org = uuid.uuid4()
+    member = user_headers(org_id=org, role="member")
+    assert (await api.get("/api/integrations/settings", headers=member)).status_code == 403
+    put = await api.put("/api/integrations/settings", headers=member, json={"graph": {}})
+    assert put.status_code == 403
+    assert (await api.post("/api/integrations/settings/test", headers=member)).status_code == 403
+
+
+async def test_one_icims_customer_belongs_to_one_org(api: httpx.AsyncClient) -> None:
+    customer = f"C{uuid.uuid4().hex[:8]}"
+    first = await api.put(
+        "/api/integrations/settings",
+        headers=admin(uuid.uuid4()),
+        json={"icims": {"customerId": customer}},
+    )
+    assert first.status_code == 200
+    second = await api.put(
+        "/api/integrations/settings",
+        headers=admin(uuid.uuid4()),
+        json={"icims": {"customerId": customer}},
+    )
+    assert second.status_code == 409
+    assert second.json()["error"]["code"] == "icims_customer_taken"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"graph": {"organizerMailbox": "not-an-address"}},
+        {"icims": {"tokenUrl": "ftp://icims.example.com/token"}},
+        {"icims": {"customerId": "has spaces"}},
+        {"icims": {"webhookSecret": "short"}},
+        {"graph": {"unknownField": 1}},
+    ],
+)
+async def test_bad_settings_get_a_clear_error(api: httpx.AsyncClient, body: dict) -> None:
+    r = await api.put("/api/integrations/settings", headers=admin(uuid.uuid4()), json=body)
+    assert r.status_code == 422
+    assert r.json()["error"]["code"] == "validation_error"
+
+
+async def test_test_button_reports_each_connection(api: httpx.AsyncClient, graph_url: str) -> None:
+    org = uuid.uuid4()
+    ok = await api.post("/api/integrations/settings/test", headers=admin(org))
+    assert ok.status_code == 200, ok.text
+    result = ok.json()
+    assert result["graph"]["ok"] is True and result["icims"]["ok"] is True
+    # Kept and shown with the settings.
+    shown = (await api.get("/api/integrations/settings", headers=admin(org))).json()
+    assert shown["lastTest"]["graph"]["ok"] is True
+
+    async with httpx.AsyncClient(base_url=graph_url) as control:
+        await control.post("/_sandbox/faults", json={"status": 503})
+        try:
+            down = await api.post(
+                "/api/integrations/settings/test", headers=admin(org), json={"icims": False}
+            )
+        finally:
+            await control.post("/_sandbox/faults", json={"clear": True})
+    assert down.json()["graph"]["ok"] is False and down.json()["icims"] is None
+
+
+async def test_directory_search_finds_seeded_people(api: httpx.AsyncClient) -> None:
+    r = await api.get(
+        "/api/integrations/directory",
+        params={"q": "a"},
+        headers=user_headers(org_id=uuid.uuid4(), role="member"),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["items"], "the sandbox directory is seeded"
+    assert all("email" in p for p in r.json()["items"])
+    empty = await api.get(
+        "/api/integrations/directory",
+        params={"q": ""},
+        headers=user_headers(org_id=uuid.uuid4()),
+    )
+    assert empty.status_code == 422
+
+
+async def test_freebusy_is_internal_and_reads_graph(api: httpx.AsyncClient, graph_url: str) -> None:
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+    async with httpx.AsyncClient(base_url=graph_url) as control:
+        await control.post(
+            "/_sandbox/busy",
+            json={
+                "mailbox": "grace@example.com",
+                "start": start.isoformat(),
+                "end": (start + timedelta(hours=1)).isoformat(),
+            },
+        )
+    body = {
+        "orgId": str(uuid.uuid4()),
+        "mailboxes": ["Grace@example.com", "alan@example.com"],
+        "start": start.isoformat(),
+        "end": (start + timedelta(days=3)).isoformat(),
+    }
+    refused = await api.post(
+        "/internal/freebusy", json=body, headers=user_headers(org_id=uuid.uuid4(), role="admin")
+    )
+    assert refused.status_code in (401, 403)
+    r = await api.post("/internal/freebusy", json=body, headers=service_headers("scheduling"))
+    assert r.status_code == 200, r.text
+    busy = r.json()["busy"]
+    assert [b["start"][:16] for b in busy["grace@example.com"]] == [start.isoformat()[:16]]
+    assert busy["alan@example.com"] == []
+    bad = await api.post(
+        "/internal/freebusy",
+        json={**body, "end": body["start"]},
+        headers=service_headers("scheduling"),
+    )
+    assert bad.status_code == 422
