@@ -110,6 +110,8 @@ def environment(
         env[f"{service.upper()}_PORT"] = str(ports[service])
         if service != "gateway":
             env[f"GATEWAY_{service.upper()}_URL"] = f"http://127.0.0.1:{ports[service]}"
+    # Scheduling reads interviewers' free/busy from integrations' internal API.
+    env["SCHEDULING_INTEGRATIONS_URL"] = f"http://127.0.0.1:{ports['integrations']}"
     env.setdefault("PUBLIC_BASE_URL", f"http://localhost:{ports['gateway']}")
     env.setdefault("OIDC_ISSUER", f"http://127.0.0.1:{ports['oidc']}")
     env.setdefault("GOOGLE_CLIENT_ID", "interview-scheduler-dev")

@@ -61,6 +61,14 @@ async def test_sign_in_create_org_invite_accept_and_switch(
     await alice.get_by_role("button", name="Create organization").click()
     await expect(alice.get_by_role("heading", name="Acme Recruiting")).to_be_visible()
 
+    # Integrations, from the header menu: the install's sandbox connections pass the test.
+    await alice.locator("details.menu > summary").click()
+    await alice.get_by_role("link", name="Integrations", exact=True).click()
+    await expect(alice.get_by_role("group", name="Microsoft 365 (Graph)")).to_be_visible()
+    await alice.get_by_role("button", name="Test connections").click()
+    await expect(alice.locator("#graph-test")).to_contain_text("OK")
+    await expect(alice.locator("#icims-test")).to_contain_text("OK")
+
     await alice.goto(f"{base}/settings/members")
     await alice.get_by_label("Email address").fill("bob@acme.example")
     await alice.get_by_role("button", name="Create invitation link").click()

@@ -82,6 +82,8 @@ SAMPLES: dict[str, Any] = {
     "operation": "create",
     "organizer_email": "recruiting@example.com",
     "coordinator_email": "coordinator@example.com",
+    "recruiter_email": "recruiter@example.com",
+    "triggers_scheduling": True,
     "organizer_mailbox": "recruiting@example.com",
     "origin": "icims_webhook",
     "outcome": "forwarded",

@@ -266,11 +266,11 @@ async def test_unknown_schedule_mailbox_gets_an_error_entry(graph):
     r = await graph.post(
         f"/v1.0/users/{AVERY}/calendar/getSchedule",
         json=schedule_body(
-            [BLAKE, "ghost@example.com"], "2030-01-07T09:00:00", "2030-01-07T10:00:00"
+            [BLAKE, "ghost@elsewhere.example.org"], "2030-01-07T09:00:00", "2030-01-07T10:00:00"
         ),
     )
     ghost = r.json()["value"][1]
-    assert ghost["scheduleId"] == "ghost@example.com"
+    assert ghost["scheduleId"] == "ghost@elsewhere.example.org"
     assert ghost["error"]["responseCode"] == "ErrorMailboxNotFound"
     assert "error" not in r.json()["value"][0]
 

@@ -230,11 +230,11 @@ async def test_get_schedule_chunks_45_mailboxes_over_60_days_and_merges(graph, s
         }
     )
     await sandbox.post("/_sandbox/busy", json={"blocks": blocks})
-    asked = [m.upper() for m in people] + ["ghost@example.com"]
+    asked = [m.upper() for m in people] + ["ghost@elsewhere.example.org"]
     result = await graph.get_schedule(
         asked, start, start + timedelta(days=60), organizer_mailbox=ORGANIZER
     )
-    assert result.errors == {"ghost@example.com": "ErrorMailboxNotFound"}
+    assert result.errors == {"ghost@elsewhere.example.org": "ErrorMailboxNotFound"}
     assert sorted(result.busy) == people
     for n, m in enumerate(people[1:], start=1):
         [only] = result.busy[m]

@@ -132,6 +132,20 @@ def _dup_body(key: str) -> bytes:
     return _DUP_BODY.setdefault(key, _body())
 
 
+_MADE_UP = [f"x-made-up-header-{i:03d}" for i in range(40)]
+
+
+def _many_signed_names() -> Sent:
+    """Signs (claims to) 44 headers, 40 of them absent: the reason must still fit its column
+    and event (it once made the receiver answer 500 and store nothing)."""
+    sent = delivery()
+    names = ";".join(["content-type", "host", "x-icims-content-sha256", "x-icims-date", *_MADE_UP])
+    auth = sent.headers["Authorization"]
+    start = auth.index("signedheaders=") + len("signedheaders=")
+    sent.headers["Authorization"] = auth[:start] + names + auth[auth.index(",", start) :]
+    return sent
+
+
 def _bomb() -> Sent:
     return delivery(b'{"pad": "' + b"0" * 1_000_000 + b'"}')  # ~1 MB decoded, ~1 KB sent
 
@@ -169,6 +183,11 @@ CASES = [
         "Content-Type header missing",
         lambda: delivery(drop=["Content-Type"]),
         _unverified("signed headers absent: content-type"),
+    ),
+    Case(
+        "40 signed headers absent",
+        _many_signed_names,
+        _unverified(f"signed headers absent: {', '.join(_MADE_UP)}"[:200]),
     ),
     Case(
         "date 5 min 1 s ahead",

@@ -22,7 +22,7 @@ def body(**overrides: Any) -> dict[str, Any]:
             "timeZone": "Europe/London",
         },
         "title": "Onsite: platform engineer",
-        "icimsApplicationId": "APP-1001",
+        "icimsApplicationId": f"APP-{uuid.uuid4().hex[:8]}",
         "mode": "panel",
         "interviewers": [{"email": "grace@example.com"}, {"email": "linus@example.com"}],
         "durationMinutes": 60,
@@ -87,7 +87,7 @@ async def test_create_returns_request_with_booking_url_and_stages_event(
         "grace@example.com",
         "linus@example.com",
     ]
-    assert created["bufferBeforeMinutes"] == 10 and created["icimsApplicationId"] == "APP-1001"
+    assert created["bufferBeforeMinutes"] == 10 and created["icimsApplicationId"].startswith("APP-")
 
     engine = create_async_engine(scheduling_db)
     async with engine.connect() as conn:
@@ -243,3 +243,19 @@ async def test_malformed_json_and_unknown_id_are_clear_errors(
     assert r.status_code == 404
     r = await client.get("/api/scheduling/requests/not-a-uuid", headers=h)
     assert r.status_code == 422
+
+
+async def test_a_second_live_request_for_one_application_is_refused(
+    client: httpx.AsyncClient, org
+) -> None:
+    headers = user_headers(org_id=org, role="admin")
+    first = await client.post("/api/scheduling/requests", json=body(), headers=headers)
+    assert first.status_code == 201
+    again = await client.post(
+        "/api/scheduling/requests",
+        json=body(icimsApplicationId=first.json()["icimsApplicationId"]),
+        headers=headers,
+    )
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "duplicate_request"
+    assert again.json()["error"]["details"]["requestId"] == first.json()["id"]

@@ -101,6 +101,7 @@ QUEUES: tuple[QueueSpec, ...] = (
         events=(
             "integrations.calendar_event.*.v1",
             "integrations.icims_note.created.v1",
+            "integrations.icims_sync.failed.v1",
             "integrations.icims.application_status_changed.v1",
             "integrations.attention.flagged.v1",
             "reconciler.attention.flagged.v1",

@@ -269,8 +269,8 @@ def create_app(
     @route("/users/{user}/calendar/getSchedule", ["POST"])
     async def get_schedule(user: str, request: Request) -> Response:
         async def work(body: Any) -> Response:
-            st.mailbox(user)
-            value = cal.get_schedule(body, preferred_zone(request))
+            organizer = st.mailbox(user)
+            value = cal.get_schedule(body, preferred_zone(request), organizer)
             context = "$metadata#Collection(microsoft.graph.scheduleInformation)"
             return JSONResponse({"@odata.context": context, "value": value})
 

@@ -329,7 +329,9 @@ class Calendar:
 
     # -- free/busy ---------------------------------------------------------------------------
 
-    def get_schedule(self, body: Any, zone_name: str) -> list[dict[str, Any]]:
+    def get_schedule(
+        self, body: Any, zone_name: str, organizer: str | None = None
+    ) -> list[dict[str, Any]]:
         schedules = pick(body, "schedules")
         if not isinstance(schedules, list) or not schedules:
             raise bad_request("The 'schedules' parameter is required.")
@@ -345,12 +347,30 @@ class Calendar:
         interval = 30 if interval is None else interval
         if not isinstance(interval, int) or not 5 <= interval <= 1440:
             raise bad_request("availabilityViewInterval must be between 5 and 1440 minutes.")
-        return [self._one_schedule(str(s), start, end, interval, zone_name) for s in schedules]
+        domain = organizer.rsplit("@", 1)[-1].lower() if organizer and "@" in organizer else None
+        return [
+            self._one_schedule(str(s), start, end, interval, zone_name, domain) for s in schedules
+        ]
 
     def _one_schedule(
-        self, schedule_id: str, start: datetime, end: datetime, interval: int, zone_name: str
+        self,
+        schedule_id: str,
+        start: datetime,
+        end: datetime,
+        interval: int,
+        zone_name: str,
+        domain: str | None = None,
     ) -> dict[str, Any]:
         user = self.st.find_user(schedule_id)
+        if (
+            user is None
+            and self.st.auto_provision
+            and domain
+            and schedule_id.lower().endswith("@" + domain)
+        ):
+            # The sandbox's tenant has every address at the organizer's own domain (people a
+            # developer types in exist); other domains are outside it, as in Graph.
+            user = self.st.add_user({"mail": schedule_id.strip()})
         if user is None:
             return {
                 "scheduleId": schedule_id,

@@ -9,6 +9,7 @@ locks), so Graph's four concurrent requests per mailbox hold however many replic
 from __future__ import annotations
 
 import httpx
+from servicekit.db import create_engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from integrations_service.connections.service import GraphConnection, IcimsConnection
@@ -27,7 +28,17 @@ class Clients:
         self._graph: dict[str, GraphAdapter] = {}
         self._icims: dict[str, IcimsClient] = {}
         self._http: list[httpx.AsyncClient] = []
-        self.limiter = MailboxLimiter(engine, per_mailbox=settings.graph_concurrency_per_mailbox)
+        # The limiter holds a connection (an advisory lock) for every Graph call in flight. It has
+        # a pool of its own: drawing from the request pool would deadlock once every request
+        # connection waits for a lock connection that can no longer be had.
+        self._limiter_engine = create_engine(
+            settings.sqlalchemy_url,
+            pool_size=settings.graph_limiter_pool_size,
+            application_name="integrations-graph-limiter",
+        )
+        self.limiter = MailboxLimiter(
+            self._limiter_engine, per_mailbox=settings.graph_concurrency_per_mailbox
+        )
         self._budget = IcimsBudget(engine, settings.icims_daily_budget)
 
     def graph(self, conn: GraphConnection) -> GraphAdapter:
@@ -71,3 +82,4 @@ class Clients:
             await http.aclose()
         for adapter in self._graph.values():
             await adapter.aclose()
+        await self._limiter_engine.dispose()

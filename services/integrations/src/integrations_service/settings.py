@@ -100,6 +100,7 @@ class Settings(KitSettings):
     graph_timeout_seconds: float = Field(default=15.0, gt=0)
     graph_max_retries: int = Field(default=3, ge=0, le=10)
     graph_concurrency_per_mailbox: int = Field(default=4, ge=1, le=4)
+    graph_limiter_pool_size: int = Field(default=8, ge=1, le=100)
     freebusy_cache_seconds: float = Field(default=30.0, ge=0)
 
     # Encrypts stored integration credentials; SECRETS_KEY_PREVIOUS still opens old ones.

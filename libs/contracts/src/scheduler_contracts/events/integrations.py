@@ -126,6 +126,11 @@ class IcimsApplicationStatusChanged(EventData):
     person: IcimsPerson | None = None
     job: IcimsJob | None = None
     reread_at: AwareDatetime | None = None
+    triggers_scheduling: bool | None = Field(
+        default=None,
+        description="the current status is the org's configured 'schedule interview' status",
+    )
+    recruiter_email: Email | None = None
 
 
 @register

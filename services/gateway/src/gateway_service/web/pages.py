@@ -15,6 +15,7 @@ from gateway_service.auth.context import Auth, authenticate, require_csrf
 from gateway_service.orgs import service as orgs
 from gateway_service.orgs.defaults import WEEKDAYS, seed_scheduling_defaults
 from gateway_service.upstream import call
+from gateway_service.web import integrations_form as integrations
 from gateway_service.web.render import message, page
 
 router = APIRouter(include_in_schema=False)
@@ -305,3 +306,126 @@ async def audit_page(request: Request) -> Response:
     return await page(
         request, "audit.html", entries=trail["items"], next_cursor=trail["nextCursor"]
     )
+
+
+async def _integrations(
+    request: Request,
+    auth: Auth,
+    *,
+    status_code: int = 200,
+    form: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    problems: list[str] | None = None,
+    tested: Any = None,
+    notice: str | None = None,
+) -> Response:
+    """The integrations page for the stored settings, or for a refused `form` with its errors."""
+    try:
+        current = integrations.checked(
+            await call(request, auth, "integrations", "GET", "/api/integrations/settings")
+        )
+    except AppError as exc:
+        return await page(
+            request, "integrations.html", exc.status, unavailable=exc.message, problems=problems
+        )
+    values, was = (
+        integrations.submitted(form) if form is not None else (integrations.shown(current),) * 2
+    )
+    last_test = tested if tested is not None else current.get("lastTest")
+    last_test = last_test if isinstance(last_test, dict) else None
+    return await page(
+        request,
+        "integrations.html",
+        status_code,
+        current=current,
+        values=values,
+        was=was,
+        errors=errors or {},
+        problems=problems or [],
+        last_test=last_test,
+        tested_at=integrations.when(last_test.get("testedAt")) if last_test else None,
+        just_tested=tested is not None,
+        notice=notice,
+        fields=integrations.FIELDS,
+        sections=integrations.SECTIONS,
+        sources=integrations.SOURCES,
+        remove=integrations.REMOVE,
+        was_prefix=integrations.WAS,
+    )
+
+
+_NOTICES = {"saved": "Saved.", "unchanged": "Nothing to save: no field was changed."}
+
+
+@router.get("/settings/integrations", response_class=HTMLResponse)
+async def integrations_page(request: Request) -> Response:
+    auth = await _signed_in(request)
+    if not isinstance(auth, Auth):
+        return auth
+    if auth.active_org_id is None:
+        return RedirectResponse("/onboarding", status_code=303)
+    try:
+        orgs.require_admin(auth, auth.active_org_id)
+    except AppError as exc:
+        return await message(request, "Not available", exc.message, status_code=exc.status)
+    notice = next((text for key, text in _NOTICES.items() if key in request.query_params), None)
+    return await _integrations(request, auth, notice=notice)
+
+
+@router.post("/settings/integrations")
+async def save_integrations(request: Request) -> Response:
+    auth = await _signed_in(request)
+    if not isinstance(auth, Auth):
+        return auth
+
+    async def act() -> Response:
+        orgs.require_admin(auth, _admin_org(auth))
+        form = await _form(request)
+        body, errors = integrations.changes(form)
+        problems: list[str] = []
+        status = 400
+        if not errors and not body:
+            return RedirectResponse("/settings/integrations?unchanged=1", status_code=303)
+        if not errors:
+            try:
+                await call(request, auth, "integrations", "PUT", "/api/integrations/settings", body)
+                return RedirectResponse("/settings/integrations?saved=1", status_code=303)
+            except AppError as exc:
+                if exc.code == "validation_error":
+                    errors, problems = integrations.field_errors(exc.details)
+                elif exc.code == "icims_customer_taken":
+                    errors, problems = {"icims_customer_id": exc.message}, [exc.message]
+                else:
+                    raise  # the service is down or refused: a message page, as other forms
+                status = exc.status
+        problems.insert(0, "Nothing was saved. Correct the marked fields and save again.")
+        if any(form.get(f.name) for f in integrations.FIELDS if f.secret):
+            problems.append("Secrets are never shown again: type them once more.")
+        return await _integrations(
+            request, auth, status_code=status, form=form, errors=errors, problems=problems
+        )
+
+    return await _guarded(request, auth, act)
+
+
+@router.post("/settings/integrations/test")
+async def test_integrations(request: Request) -> Response:
+    auth = await _signed_in(request)
+    if not isinstance(auth, Auth):
+        return auth
+
+    async def act() -> Response:
+        orgs.require_admin(auth, _admin_org(auth))
+        # Tests what is stored (not the form): the outcome is kept and shown with the settings.
+        result = await call(
+            request, auth, "integrations", "POST", "/api/integrations/settings/test"
+        )
+        if not isinstance(result, dict):
+            raise AppError(
+                "The integrations service gave an unexpected answer.",
+                code="upstream_error",
+                status=502,
+            )
+        return await _integrations(request, auth, tested=result)
+
+    return await _guarded(request, auth, act)

@@ -113,14 +113,18 @@ async def put_settings(
 
 @router.post("/test", response_model=TestOut, response_model_by_alias=True)
 async def test_settings(
-    identity: OrgAdminIdentity, session: DbSession, request: Request, body: TestIn | None = None
+    identity: OrgAdminIdentity, request: Request, body: TestIn | None = None
 ) -> TestOut:
     """Try the connections as they are stored now: a Graph call as the organizer mailbox and an
-    iCIMS token. The outcome is kept and shown on the settings page."""
+    iCIMS token. The outcome is kept and shown on the settings page. No database connection is
+    held while the providers answer."""
     org_id = _org(identity)
     body = body or TestIn()
-    conns = await _resolver(request).for_org(session, org_id)
+    sessions = request.app.state.sessions
+    async with sessions() as session:
+        conns = await _resolver(request).for_org(session, org_id)
     clients: Clients = request.app.state.clients
     result = await run_checks(clients, conns, graph=body.graph, icims=body.icims)
-    await repository.record_test(session, org_id, result.model_dump(mode="json"))
+    async with sessions() as session, session.begin():
+        await repository.record_test(session, org_id, result.model_dump(mode="json"))
     return result

@@ -6,7 +6,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
-from servicekit.app import DbSession
 from servicekit.errors import AppError
 from servicekit.identity import OrgIdentity
 
@@ -31,13 +30,13 @@ class People(BaseModel):
 @router.get("", response_model=People, response_model_by_alias=True)
 async def search(
     identity: OrgIdentity,
-    session: DbSession,
     request: Request,
     q: str = Query(min_length=1, max_length=100),
     limit: int = Query(default=10, ge=1, le=50),
 ) -> People:
     assert identity.org_id is not None
-    conns = await request.app.state.connections.for_org(session, identity.org_id)
+    async with request.app.state.sessions() as session:  # not held while Graph answers
+        conns = await request.app.state.connections.for_org(session, identity.org_id)
     if not conns.graph.has_credentials:
         raise AppError(
             "Microsoft Graph is not connected for this organization.",

@@ -10,7 +10,6 @@ from typing import Literal
 from fastapi import APIRouter, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
-from servicekit.app import DbSession
 from servicekit.errors import AppError
 from servicekit.identity import ServiceIdentity
 
@@ -31,6 +30,7 @@ class FreeBusyIn(_Api):
     start: AwareDatetime
     end: AwareDatetime
     organizer_email: str | None = None
+    no_cache: bool = Field(default=False, description="ask Graph now (a booking's final check)")
 
     @model_validator(mode="after")
     def _window(self) -> FreeBusyIn:
@@ -56,10 +56,10 @@ class FreeBusyOut(_Api):
 
 
 @router.post("/freebusy", response_model=FreeBusyOut, response_model_by_alias=True)
-async def freebusy(
-    body: FreeBusyIn, _: ServiceIdentity, session: DbSession, request: Request
-) -> FreeBusyOut:
-    conns = await request.app.state.connections.for_org(session, body.org_id)
+async def freebusy(body: FreeBusyIn, _: ServiceIdentity, request: Request) -> FreeBusyOut:
+    # A short session: no database connection is held while Graph answers.
+    async with request.app.state.sessions() as session:
+        conns = await request.app.state.connections.for_org(session, body.org_id)
     g = conns.graph
     organizer = (body.organizer_email or g.organizer_mailbox or "").lower()
     if not g.has_credentials or not organizer:
@@ -70,7 +70,11 @@ async def freebusy(
         )
     try:
         result = await request.app.state.clients.graph(g).get_schedule(
-            body.mailboxes, body.start, body.end, organizer_mailbox=organizer
+            body.mailboxes,
+            body.start,
+            body.end,
+            organizer_mailbox=organizer,
+            use_cache=not body.no_cache,
         )
     except GraphError as exc:
         raise AppError(

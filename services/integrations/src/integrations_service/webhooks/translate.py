@@ -96,6 +96,10 @@ class Translator:
             if job
             else None,
             reread_at=datetime.now(UTC),
+            triggers_scheduling=bool(
+                conns.icims.schedule_status_id
+                and (workflow.status_id or new_status) == conns.icims.schedule_status_id
+            ),
         )
         return [
             Envelope.build(

@@ -107,7 +107,8 @@ def verify(
         return Verdict(False, f"required headers not signed: {', '.join(sorted(missing))}")
     absent = [name for name in signed if name not in h]
     if absent:
-        return Verdict(False, f"signed headers absent: {', '.join(absent)}")
+        # The names come from the sender: keep the reason short enough to store and announce.
+        return Verdict(False, f"signed headers absent: {', '.join(absent)}"[:200])
     date = _parse_date(h["x-icims-date"])
     if date is None:
         return Verdict(False, "x-icims-date is not an ISO 8601 time with zone")

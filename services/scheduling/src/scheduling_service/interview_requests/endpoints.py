@@ -8,10 +8,18 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from servicekit.app import DbSession
 from servicekit.errors import AppError
-from servicekit.identity import OrgIdentity
+from servicekit.identity import Identity, OrgIdentity
 
-from scheduling_service.interview_requests import service
-from scheduling_service.interview_requests.schemas import RequestCreate, RequestOut, RequestPage
+from scheduling_service.bookings.service import Ctx
+from scheduling_service.interview_requests import actions, service
+from scheduling_service.interview_requests.schemas import (
+    ReasonIn,
+    ReopenIn,
+    RequestCreate,
+    RequestOut,
+    RequestPage,
+    StartIn,
+)
 from scheduling_service.models import REQUEST_STATUSES
 from scheduling_service.settings import Settings
 
@@ -57,3 +65,76 @@ async def get_request(
     request_id: uuid.UUID, identity: OrgIdentity, session: DbSession, request: Request
 ) -> RequestOut:
     return await service.get_request(session, _settings(request), identity, request_id)
+
+
+def _ctx(request: Request) -> Ctx:
+    ctx: Ctx = request.app.state.booking_ctx
+    return ctx
+
+
+async def _fresh(
+    session: DbSession, request: Request, identity: Identity, request_id: uuid.UUID
+) -> RequestOut:
+    return await service.get_request(session, _settings(request), identity, request_id)
+
+
+@router.post("/{request_id}/book", response_model=RequestOut, response_model_by_alias=True)
+async def book(
+    request_id: uuid.UUID,
+    body: StartIn,
+    identity: OrgIdentity,
+    session: DbSession,
+    request: Request,
+) -> RequestOut:
+    await actions.book(session, _ctx(request), identity, request_id, body.start)
+    return await _fresh(session, request, identity, request_id)
+
+
+@router.post("/{request_id}/reschedule", response_model=RequestOut, response_model_by_alias=True)
+async def reschedule(
+    request_id: uuid.UUID,
+    body: StartIn,
+    identity: OrgIdentity,
+    session: DbSession,
+    request: Request,
+) -> RequestOut:
+    await actions.reschedule(session, _ctx(request), identity, request_id, body.start, body.reason)
+    return await _fresh(session, request, identity, request_id)
+
+
+@router.post("/{request_id}/cancel", response_model=RequestOut, response_model_by_alias=True)
+async def cancel(
+    request_id: uuid.UUID,
+    identity: OrgIdentity,
+    session: DbSession,
+    request: Request,
+    body: ReasonIn | None = None,
+) -> RequestOut:
+    await actions.cancel(session, identity, request_id, body.reason if body else None)
+    return await _fresh(session, request, identity, request_id)
+
+
+@router.post("/{request_id}/reopen", response_model=RequestOut, response_model_by_alias=True)
+async def reopen(
+    request_id: uuid.UUID,
+    identity: OrgIdentity,
+    session: DbSession,
+    request: Request,
+    body: ReopenIn | None = None,
+) -> RequestOut:
+    await actions.reopen(
+        session,
+        identity,
+        request_id,
+        body.window_end if body else None,
+        body.reason if body else None,
+    )
+    return await _fresh(session, request, identity, request_id)
+
+
+@router.post("/{request_id}/resend-link", response_model=RequestOut, response_model_by_alias=True)
+async def resend_link(
+    request_id: uuid.UUID, identity: OrgIdentity, session: DbSession, request: Request
+) -> RequestOut:
+    await actions.resend_link(session, _settings(request), identity, request_id)
+    return await _fresh(session, request, identity, request_id)

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, exists, false, insert, or_, select, tuple_
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduling_service.models import request_audit, request_interviewers, scheduling_requests
@@ -40,10 +41,32 @@ def _visible(v: Visibility) -> Any:
     return and_(scope, or_(*mine)) if mine else and_(scope, false())
 
 
+class LiveRequestExists(Exception):
+    """The iCIMS application already has an open or booked request in this org."""
+
+
+async def live_request_for(session: AsyncSession, org_id: uuid.UUID, application_id: str) -> Any:
+    return (
+        await session.execute(
+            select(R.c.id).where(
+                R.c.org_id == org_id,
+                R.c.icims_application_id == application_id,
+                R.c.status.in_(("open", "booked")),
+            )
+        )
+    ).first()
+
+
 async def insert_request(
     session: AsyncSession, values: dict[str, Any], interviewers: list[dict[str, Any]]
 ) -> None:
-    await session.execute(insert(R).values(**values))
+    try:
+        async with session.begin_nested():
+            await session.execute(insert(R).values(**values))
+    except IntegrityError as exc:
+        if "uq_scheduling_requests_live_application" in str(exc.orig):
+            raise LiveRequestExists from exc
+        raise
     await session.execute(
         insert(I),
         [{"request_id": values["id"], "position": n, **i} for n, i in enumerate(interviewers)],

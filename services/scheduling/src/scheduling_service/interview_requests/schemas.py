@@ -41,9 +41,35 @@ class CandidateIn(ApiModel):
     _zone = field_validator("time_zone")(_check_zone)
 
 
+class IntervalIn(ApiModel):
+    start: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    end: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> IntervalIn:
+        if self.end <= self.start:
+            raise ValueError("an interval ends after it starts (same day)")
+        return self
+
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
 class InterviewerIn(ApiModel):
     email: EmailStr
     name: str | None = Field(default=None, max_length=200)
+    # Their own hours (in their zone); without them the org's working hours apply.
+    time_zone: str | None = Field(default=None, max_length=64)
+    working_hours: dict[Weekday, list[IntervalIn]] | None = None
+    weekly_cap: int | None = Field(default=None, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _hours(self) -> InterviewerIn:
+        if (self.time_zone is None) != (self.working_hours is None):
+            raise ValueError("timeZone and workingHours go together")
+        if self.time_zone is not None:
+            _check_zone(self.time_zone)
+        return self
 
 
 class RequestCreate(ApiModel):
@@ -60,6 +86,9 @@ class RequestCreate(ApiModel):
     buffer_after_minutes: int = Field(default=0, ge=0, le=240)
     minimum_notice_minutes: int = Field(default=0, ge=0, le=43200)
     organizer_email: EmailStr | None = None
+    granularity_minutes: Literal[15, 30, 60] | None = None
+    max_reschedules: int = Field(default=2, ge=0, le=10)
+    cancel_cutoff_minutes: int = Field(default=120, ge=0, le=10080)
 
     @model_validator(mode="after")
     def _consistent(self) -> RequestCreate:
@@ -87,6 +116,23 @@ class CandidateOut(ApiModel):
 class InterviewerOut(ApiModel):
     email: str
     name: str | None = None
+    weekly_cap: int | None = None
+
+
+class BookingOut(ApiModel):
+    id: uuid.UUID
+    status: str
+    start: AwareDatetime
+    end: AwareDatetime
+    interviewers: list[str]
+    revision: int
+    booked_by: str
+    calendar_status: str
+    calendar_error: str | None
+    teams_join_url: str | None
+    note_status: str
+    note_error: str | None
+    cancel_reason: str | None
 
 
 class RequestOut(ApiModel):
@@ -107,8 +153,18 @@ class RequestOut(ApiModel):
     organizer_email: str | None
     coordinator_email: str
     booking_url: str
+    granularity_minutes: int | None = None
+    max_reschedules: int = 2
+    reschedule_count: int = 0
+    cancel_cutoff_minutes: int = 120
+    booking_link_expires_at: AwareDatetime | None = None
+    origin: str = "coordinator"
+    status_reason: str | None = None
+    booking: BookingOut | None = None
     needs_attention: bool
     attention_reason: str | None
+    attention_reasons: list[str] = Field(default_factory=list)
+    erased: bool = False
     created_at: AwareDatetime
     updated_at: AwareDatetime
 
@@ -116,3 +172,17 @@ class RequestOut(ApiModel):
 class RequestPage(ApiModel):
     items: list[RequestOut]
     next_cursor: str | None
+
+
+class StartIn(ApiModel):
+    start: AwareDatetime
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class ReasonIn(ApiModel):
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class ReopenIn(ApiModel):
+    window_end: date | None = None
+    reason: str | None = Field(default=None, max_length=500)

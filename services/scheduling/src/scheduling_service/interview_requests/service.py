@@ -6,19 +6,22 @@ import base64
 import binascii
 import secrets
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from scheduler_contracts import Envelope
 from scheduler_contracts.events.common import Actor, Candidate, Interviewer
 from scheduler_contracts.events.scheduling import RequestCreated
 from servicekit import outbox
-from servicekit.errors import AppError, NotFound
+from servicekit.errors import AppError, Conflict, NotFound
 from servicekit.identity import Identity
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from scheduling_service.bookings import repository as bookings_repo
 from scheduling_service.interview_requests import repository as repo
 from scheduling_service.interview_requests.schemas import (
+    BookingOut,
     CandidateOut,
     InterviewerOut,
     RequestCreate,
@@ -38,6 +41,11 @@ def visibility(identity: Identity) -> repo.Visibility:
         user_id=identity.user_id,
         email=identity.email,
     )
+
+
+def link_expiry(window_end: date, zone: str) -> datetime:
+    """The end of the window's last day, in the candidate's zone."""
+    return datetime.combine(window_end + timedelta(days=1), time(0), ZoneInfo(zone)).astimezone(UTC)
 
 
 def booking_url(settings: Settings, token: str) -> str:
@@ -86,9 +94,35 @@ async def create_request(
         "coordinator_email": coordinator,
         "created_by_user_id": identity.user_id,
         "booking_token": token,
+        "booking_link_expires_at": link_expiry(body.window_end, body.candidate.time_zone),
+        "granularity_minutes": body.granularity_minutes,
+        "max_reschedules": body.max_reschedules,
+        "cancel_cutoff_minutes": body.cancel_cutoff_minutes,
+        "origin": "api" if identity.kind == "apikey" else "coordinator",
     }
-    interviewers = [{"email": str(i.email).lower(), "name": i.name} for i in body.interviewers]
-    await repo.insert_request(session, values, interviewers)
+    interviewers = [
+        {
+            "email": str(i.email).lower(),
+            "name": i.name,
+            "time_zone": i.time_zone,
+            "working_hours": {d: [iv.model_dump() for iv in v] for d, v in i.working_hours.items()}
+            if i.working_hours
+            else None,
+            "weekly_cap": i.weekly_cap,
+        }
+        for i in body.interviewers
+    ]
+    try:
+        await repo.insert_request(session, values, interviewers)
+    except repo.LiveRequestExists:
+        existing = await repo.live_request_for(
+            session, identity.org_id, body.icims_application_id or ""
+        )
+        raise Conflict(
+            "This iCIMS application already has an open or booked request.",
+            code="duplicate_request",
+            details={"requestId": str(existing.id) if existing else None},
+        ) from None
     await repo.add_audit(
         session,
         request_id=request_id,
@@ -109,7 +143,8 @@ async def create_request(
             time_zone=body.candidate.time_zone,
         ),
         mode=body.mode,
-        interviewers=[Interviewer(**i) for i in interviewers],
+        interviewers=[Interviewer(email=i["email"], name=i["name"]) for i in interviewers],
+        booking_link_expires_at=values["booking_link_expires_at"],
         duration_minutes=body.duration_minutes,
         window_start=body.window_start,
         window_end=body.window_end,
@@ -143,7 +178,8 @@ async def get_request(
         # Another org's request, or one this member may not see: the same answer as a missing one.
         raise NotFound("No such scheduling request.", code="request_not_found")
     people = await repo.interviewers_of(session, [request_id])
-    return to_out(settings, row, people[request_id])
+    booking = await bookings_repo.latest_booking(session, request_id)
+    return to_out(settings, row, people[request_id], booking)
 
 
 async def list_requests(
@@ -183,7 +219,27 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise AppError("The cursor is not valid.", code="invalid_cursor") from None
 
 
-def to_out(settings: Settings, row: Any, interviewers: list[Any]) -> RequestOut:
+def booking_out(b: Any) -> BookingOut:
+    return BookingOut(
+        id=b.id,
+        status=b.status,
+        start=b.start_at,
+        end=b.end_at,
+        interviewers=list(b.interviewers),
+        revision=b.revision,
+        booked_by=b.booked_by,
+        calendar_status=b.calendar_status,
+        calendar_error=b.calendar_error,
+        teams_join_url=b.teams_join_url,
+        note_status=b.note_status,
+        note_error=b.note_error,
+        cancel_reason=b.cancel_reason,
+    )
+
+
+def to_out(
+    settings: Settings, row: Any, interviewers: list[Any], booking: Any | None = None
+) -> RequestOut:
     return RequestOut(
         id=row.id,
         status=row.status,
@@ -194,7 +250,10 @@ def to_out(settings: Settings, row: Any, interviewers: list[Any]) -> RequestOut:
         icims_application_id=row.icims_application_id,
         mode=row.mode,
         pool_size=row.pool_size,
-        interviewers=[InterviewerOut(email=i.email, name=i.name) for i in interviewers],
+        interviewers=[
+            InterviewerOut(email=i.email, name=i.name, weekly_cap=i.weekly_cap)
+            for i in interviewers
+        ],
         duration_minutes=row.duration_minutes,
         window_start=row.window_start,
         window_end=row.window_end,
@@ -204,8 +263,18 @@ def to_out(settings: Settings, row: Any, interviewers: list[Any]) -> RequestOut:
         organizer_email=row.organizer_email,
         coordinator_email=row.coordinator_email,
         booking_url=booking_url(settings, row.booking_token),
+        granularity_minutes=row.granularity_minutes,
+        max_reschedules=row.max_reschedules,
+        reschedule_count=row.reschedule_count,
+        cancel_cutoff_minutes=row.cancel_cutoff_minutes,
+        booking_link_expires_at=row.booking_link_expires_at,
+        origin=row.origin,
+        status_reason=row.status_reason,
+        booking=booking_out(booking) if booking is not None else None,
         needs_attention=row.needs_attention,
         attention_reason=row.attention_reason,
+        attention_reasons=[str(a.get("reason")) for a in row.attention_reasons or []],
+        erased=row.erased_at is not None,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
