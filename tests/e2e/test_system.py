@@ -214,3 +214,152 @@ async def test_signed_icims_webhook_flows_to_a_reread_status_change_in_ops(
     assert fact["type"] == "integrations.icims.application_status_changed.v1"
     assert fact["data"]["current_status_name"] == "Schedule Interview"
     assert fact["data"]["person"]["email"] == "grace@example.com"
+
+
+async def test_the_whole_journey_request_mail_booking_event_note_reschedule_cancel(
+    system: RunningStack,
+) -> None:
+    """Request → booking-link mail in the fake Graph → the candidate books through the gateway →
+    an Outlook event with a Teams link and a note on the iCIMS application → reschedule moves the
+    same event → cancel cancels it; the coordinator's view follows each step."""
+    import re
+    from datetime import UTC, datetime, timedelta
+
+    from .conftest import ICIMS_CUSTOMER
+
+    graph, icims = system.url("graph"), system.url("icims")
+    candidate = "marie@candidates.example.com"
+    all_day = {
+        d: [{"start": "00:00", "end": "23:59"}]
+        for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    }
+    client = await signed_in(system, "coordinator@journey.example")
+    sandbox = httpx.AsyncClient(timeout=10)
+    async with contextlib.aclosing(client), contextlib.aclosing(sandbox):
+        assert (await client.post("/api/orgs", json={"name": "Journey"})).status_code == 201
+        settings = await client.put(
+            "/api/scheduling/settings", json={"timeZone": "UTC", "workingHours": all_day}
+        )
+        assert settings.status_code == 200, settings.text
+        await sandbox.post(
+            f"{icims}/_sandbox/seed",
+            json={
+                "customerId": ICIMS_CUSTOMER,
+                "workflows": [{"id": "WF-J1", "status": {"id": "C1"}}],
+            },
+        )
+        today = datetime.now(UTC).date()
+        created = await client.post(
+            "/api/scheduling/requests",
+            json={
+                "candidate": {
+                    "name": "Marie Curie",
+                    "email": candidate,
+                    "timeZone": "Europe/Paris",
+                },
+                "title": "Research engineer interview",
+                "icimsApplicationId": "WF-J1",
+                "interviewers": [{"email": "pierre@example.com", "name": "Pierre"}],
+                "durationMinutes": 60,
+                "windowStart": today.isoformat(),
+                "windowEnd": (today + timedelta(days=7)).isoformat(),
+                "minimumNoticeMinutes": 120,
+                "cancelCutoffMinutes": 0,
+            },
+        )
+        assert created.status_code == 201, created.text
+        request = created.json()
+
+        async def state() -> dict[str, Any]:
+            return dict((await sandbox.get(f"{graph}/_sandbox/state")).json())
+
+        async def invitation() -> str | None:
+            inbox = (await state())["mail"].get(candidate, {}).get("inbox", [])
+            for mail in inbox:
+                found = re.search(r'href="([^"]+/book/[^"]+)"', mail["body"]["content"])
+                if found:
+                    return found.group(1)
+            return None
+
+        link = await eventually(invitation)
+        assert link == request["bookingUrl"]
+        token = link.rsplit("/", 1)[-1]
+        public = httpx.AsyncClient(base_url=system.url("gateway"))
+        async with contextlib.aclosing(public):
+            offered = (await public.get(f"/api/public/bookings/{token}/slots")).json()["slots"]
+            assert offered, "an around-the-clock interviewer has time this week"
+            booked = await public.post(
+                f"/api/public/bookings/{token}", json={"start": offered[0]["start"]}
+            )
+            assert booked.status_code == 201, booked.text
+
+            async def event() -> dict[str, Any] | None:
+                events = (await state())["events"].get("scheduling@example.com", [])
+                return events[0] if events and events[0]["onlineMeeting"] else None
+
+            outlook = await eventually(event)
+            join_url = outlook["onlineMeeting"]["joinUrl"]
+
+            async def notes() -> list[dict[str, Any]]:
+                workflows = (await sandbox.get(f"{icims}/_sandbox/state")).json()["workflows"]
+                wf = next(w for w in workflows if w["id"] == "WF-J1")
+                return list(wf.get("schedulingnotes", []))
+
+            assert "Interview booked" in (await eventually(notes))[0]["note"]
+
+            async def synced() -> dict[str, Any] | None:
+                detail = (await client.get(f"/api/scheduling/requests/{request['id']}")).json()
+                b = detail["booking"]
+                ok = b and b["teamsJoinUrl"] == join_url and b["noteStatus"] == "written"
+                return detail if ok else None
+
+            detail = await eventually(synced)
+            assert detail["status"] == "booked" and detail["booking"]["calendarStatus"] == "created"
+
+            async def confirmation() -> bool:
+                inbox = (await state())["mail"].get(candidate, {}).get("inbox", [])
+                return any(
+                    m["subject"].startswith("Confirmed") and join_url in m["body"]["content"]
+                    for m in inbox
+                )
+
+            await eventually(confirmation)
+
+            moved = await public.post(
+                f"/api/public/bookings/{token}/reschedule", json={"start": offered[3]["start"]}
+            )
+            assert moved.status_code == 200, moved.text
+
+            new_start = datetime.fromisoformat(offered[3]["start"]).astimezone(UTC)
+
+            async def rescheduled() -> dict[str, Any] | None:
+                events = (await state())["events"].get("scheduling@example.com", [])
+                e = events[0] if events else None
+                if e is None:
+                    return None
+                at = datetime.fromisoformat(e["start"]["dateTime"][:19]).replace(tzinfo=UTC)
+                return e if at == new_start else None
+
+            after = await eventually(rescheduled)
+            assert after["id"] == outlook["id"] and after["onlineMeeting"]["joinUrl"] == join_url
+            assert len(await eventually(lambda: _at_least(notes, 2))) == 2
+
+            cancelled = await public.post(
+                f"/api/public/bookings/{token}/cancel", json={"reason": "accepted an offer"}
+            )
+            assert cancelled.status_code == 200 and cancelled.json()["status"] == "open"
+
+            async def gone() -> bool:
+                events = (await state())["events"].get("scheduling@example.com", [])
+                return bool(events) and events[0]["isCancelled"] is True
+
+            await eventually(gone)
+            final = await eventually(lambda: _at_least(notes, 3))
+            assert "Interview cancelled" in final[-1]["note"]
+
+
+async def _at_least(
+    read: Callable[[], Awaitable[list[dict[str, Any]]]], n: int
+) -> list[dict[str, Any]] | None:
+    items = await read()
+    return items if len(items) >= n else None
