@@ -240,3 +240,62 @@ async def test_freebusy_is_internal_and_reads_graph(api: httpx.AsyncClient, grap
         headers=service_headers("scheduling"),
     )
     assert bad.status_code == 422
+
+
+async def test_an_orgs_own_webhook_secret_verifies_its_customers_deliveries(
+    api: httpx.AsyncClient, integrations_db: str
+) -> None:
+    import hashlib
+    import json
+
+    from scheduler_sandbox.icims_signing import sign_headers
+
+    org, customer = uuid.uuid4(), f"C{uuid.uuid4().hex[:8]}"
+    own = "this-orgs-own-webhook-secret-0123"
+    saved = await api.put(
+        "/api/integrations/settings",
+        headers=admin(org),
+        json={"icims": {"customerId": customer, "webhookSecret": own}},
+    )
+    assert saved.status_code == 200, saved.text
+
+    async def deliver(secret: str) -> dict:
+        body = json.dumps(
+            {
+                "customerId": customer,
+                "eventType": "WorkFlowStatusChangeEvent",
+                "systemId": uuid.uuid4().hex,
+                "newStatus": {"id": "C1"},
+            }
+        ).encode()
+        headers = sign_headers(
+            secret=secret,
+            method="POST",
+            host="testserver",
+            path="/api/webhooks/icims",
+            query="",
+            body_sha256=hashlib.sha256(body).hexdigest(),
+        )
+        r = await api.post("/api/webhooks/icims", content=body, headers=headers)
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    assert (await deliver(own))["verified"] is True
+    # The install's secret no longer speaks for this customer.
+    from .conftest import WEBHOOK_SECRET
+
+    assert (await deliver(WEBHOOK_SECRET))["verified"] is False
+    engine = create_engine(integrations_db)
+    async with engine.connect() as conn:
+        owners = (
+            (
+                await conn.execute(
+                    text("SELECT DISTINCT org_id FROM webhook_events WHERE customer_id = :c"),
+                    {"c": customer},
+                )
+            )
+            .scalars()
+            .all()
+        )
+    await engine.dispose()
+    assert owners == [org]

@@ -127,7 +127,9 @@ def consumers(ctx: WorkerContext) -> Sequence[Consumer]:
             "scheduling.booking.rescheduled.v1": handlers.booking_rescheduled,
             "scheduling.booking.cancelled.v1": handlers.booking_cancelled,
             "ops.webhook.retry_requested.v1": functools.partial(
-                handle_webhook_retry_requested, settings=settings
+                handle_webhook_retry_requested,
+                settings=settings,
+                resolver=ConnectionResolver(settings),
             ),
         }
     )

@@ -28,6 +28,7 @@ async def icims(request: Request, session: DbSession) -> JSONResponse:
         query=request.scope.get("query_string", b"").decode("latin-1"),
         headers=dict(request.headers),
         raw=raw,
+        resolver=request.app.state.connections,
     )
     body: dict[str, Any] = {
         "id": str(stored.id),

@@ -23,6 +23,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from integrations_service.connections.service import ConnectionResolver
 from integrations_service.models import webhook_events as W
 from integrations_service.settings import Settings
 from integrations_service.webhooks.verify import verify
@@ -136,6 +137,7 @@ async def store(
     headers: dict[str, str],
     raw: bytes,
     received_at: datetime | None = None,
+    resolver: ConnectionResolver | None = None,
 ) -> Stored:
     received_at = received_at or datetime.now(UTC)
     lowered = {k.lower(): v for k, v in headers.items()}
@@ -144,9 +146,20 @@ async def store(
     )
     payload, parse_error = parse(decoded)
     parse_error = decode_error or parse_error
+    customer = (
+        str(payload.get("customerId"))[:100] if payload and payload.get("customerId") else None
+    )
     secret = (
         settings.icims_webhook_secret.get_secret_value() if settings.icims_webhook_secret else None
     )
+    org_id = None
+    if resolver is not None and customer is not None:
+        # One endpoint serves every customer: the org that connected this customer id may have
+        # its own webhook secret (else the install's applies), and the delivery is theirs.
+        conns = await resolver.for_customer(session, customer)
+        if conns is not None:
+            org_id = conns.org_id
+            secret = conns.icims.webhook_secret or secret
     bodies = [raw] + ([decoded] if decoded is not None and decoded != raw else [])
     verdict = verify(
         secret=secret,
@@ -160,9 +173,6 @@ async def store(
     body_hash = hashlib.sha256(decoded).hexdigest() if decoded is not None else None
     provider_type = (
         str(payload.get("eventType"))[:100] if payload and payload.get("eventType") else None
-    )
-    customer = (
-        str(payload.get("customerId"))[:100] if payload and payload.get("customerId") else None
     )
 
     duplicate_of = None
@@ -195,6 +205,7 @@ async def store(
             event_type=EVENT_TYPES.get(provider_type or ""),
             provider_event_type=provider_type,
             customer_id=customer,
+            org_id=org_id,
             body_sha256=body_hash,
             duplicate_of=duplicate_of,
             method=method,

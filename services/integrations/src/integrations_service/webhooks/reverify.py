@@ -31,6 +31,7 @@ from servicekit import outbox
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from integrations_service.connections.service import ConnectionResolver
 from integrations_service.models import webhook_events as W
 from integrations_service.settings import Settings
 from integrations_service.webhooks.receive import (
@@ -241,7 +242,10 @@ async def retry_webhook(
 
 
 async def handle_webhook_retry_requested(
-    session: AsyncSession, envelope: Envelope, settings: Settings
+    session: AsyncSession,
+    envelope: Envelope,
+    settings: Settings,
+    resolver: ConnectionResolver | None = None,
 ) -> None:
     """Consumer of `ops.webhook.retry_requested.v1` (bind `settings` to get a `Handler`).
 
@@ -256,6 +260,14 @@ async def handle_webhook_retry_requested(
     secret = (
         settings.icims_webhook_secret.get_secret_value() if settings.icims_webhook_secret else None
     )
+    if resolver is not None:
+        # The same secret receipt would use now: the customer's org's own, else the install's.
+        customer = (
+            await session.execute(select(W.c.customer_id).where(W.c.id == request.webhook_id))
+        ).scalar_one_or_none()
+        conns = await resolver.for_customer(session, customer) if customer else None
+        if conns is not None and conns.icims.webhook_secret:
+            secret = conns.icims.webhook_secret
     outcome = await retry_webhook(
         session,
         request.webhook_id,
