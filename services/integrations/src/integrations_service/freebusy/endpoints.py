@@ -75,6 +75,9 @@ async def freebusy(body: FreeBusyIn, _: ServiceIdentity, request: Request) -> Fr
             body.end,
             organizer_mailbox=organizer,
             use_cache=not body.no_cache,
+            # Busy time comes from scheduleItems; a one-digit-per-day availabilityView keeps
+            # Graph's answer (and its work) small.
+            interval_minutes=1440,
         )
     except GraphError as exc:
         raise AppError(
