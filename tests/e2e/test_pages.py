@@ -69,6 +69,23 @@ async def test_sign_in_create_org_invite_accept_and_switch(
     await expect(alice.locator("#graph-test")).to_contain_text("OK")
     await expect(alice.locator("#icims-test")).to_contain_text("OK")
 
+    # A scheduling request from the header's nav: an interviewer from the directory, created,
+    # and its detail page with the candidate's link.
+    await alice.get_by_role("link", name="Requests", exact=True).click()
+    await alice.get_by_role("link", name="New request").click()
+    await alice.get_by_label("Name", exact=True).fill("Grace Hopper")
+    await alice.get_by_label("Email", exact=True).fill("grace@candidates.example")
+    await alice.get_by_label("Title").fill("Compiler interview")
+    await alice.get_by_label("Search the directory").fill("avery")
+    await alice.get_by_role("button", name="Search", exact=True).click()
+    await alice.get_by_role("button", name=re.compile(r"^Add Avery Chen")).click()
+    await alice.get_by_role("button", name="Create request").click()
+    await expect(alice.get_by_role("heading", name=re.compile("Grace Hopper"))).to_be_visible()
+    await expect(alice.locator("#notice")).to_contain_text("emailed to grace@candidates.example")
+    assert (await alice.locator("#booking-link").input_value()).startswith(f"{base}/book/")
+    if os.environ.get("SCREENSHOTS"):
+        await alice.screenshot(path=str(tmp_path / "request.png"), full_page=True)
+
     await alice.goto(f"{base}/settings/members")
     await alice.get_by_label("Email address").fill("bob@acme.example")
     await alice.get_by_role("button", name="Create invitation link").click()

@@ -1,4 +1,5 @@
-"""Server-side calls from the gateway's own pages to a service, as the signed-in user."""
+"""Server-side calls from the gateway's own pages to a service, as the signed-in user (or as
+nobody, for the public booking routes, which carry no identity)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ from gateway_service.auth.context import Auth
 
 
 async def call(
-    request: Request, auth: Auth, service: str, method: str, path: str, json: Any = None
+    request: Request, auth: Auth | None, service: str, method: str, path: str, json: Any = None
 ) -> Any:
     client: httpx.AsyncClient = request.app.state.upstreams[service]
-    token = tokens.sign(auth.identity(), request.app.state.settings.token_secret())
+    headers = {}
+    if auth is not None:
+        secret = request.app.state.settings.token_secret()
+        headers[tokens.HEADER] = tokens.sign(auth.identity(), secret)
     try:
-        r = await client.request(method, path, json=json, headers={tokens.HEADER: token})
+        r = await client.request(method, path, json=json, headers=headers)
     except httpx.HTTPError:
         raise AppError(
             f"The {service} service is unavailable; try again shortly.",

@@ -10,6 +10,7 @@ from integrations_service.connections.endpoints import router as settings_router
 from integrations_service.connections.service import ConnectionResolver
 from integrations_service.directory.endpoints import router as directory_router
 from integrations_service.freebusy.endpoints import router as freebusy_router
+from integrations_service.internal.endpoints import router as internal_router
 from integrations_service.settings import Settings
 from integrations_service.webhooks.endpoints import router as webhooks_router
 
@@ -26,6 +27,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return build_app(
         settings,
         title="Interview Scheduler — integrations",
-        routers=[webhooks_router, settings_router, directory_router, freebusy_router],
+        routers=[
+            webhooks_router,
+            settings_router,
+            directory_router,
+            freebusy_router,
+            internal_router,
+        ],
         startup=startup,
     )

@@ -10,6 +10,7 @@ from servicekit.app import build_app
 from scheduling_service.availability.freebusy import FreeBusyClient
 from scheduling_service.availability.service import Availability
 from scheduling_service.bookings.service import Ctx
+from scheduling_service.internal.endpoints import router as internal_router
 from scheduling_service.interview_requests.endpoints import router as requests_router
 from scheduling_service.org_settings.endpoints import router as settings_router
 from scheduling_service.public.endpoints import router as public_router
@@ -36,6 +37,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return build_app(
         settings,
         title="Interview Scheduler — scheduling",
-        routers=[requests_router, settings_router, public_router],
+        routers=[requests_router, settings_router, public_router, internal_router],
         startup=startup,
     )

@@ -1,5 +1,6 @@
 """`scheduling-worker`: the outbox relay, consumers of other services' facts about requests
-(calendar and note results, attention, iCIMS status changes), and the timers."""
+(calendar and note results, attention, iCIMS status changes), the reconciler's repair commands
+(queue `scheduling.commands`), and the timers."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from servicekit.worker import Loop, WorkerContext, WorkerRuntime
 
 from scheduling_service.lifecycle import handlers
 from scheduling_service.lifecycle.timers import run_timers
+from scheduling_service.repairs.handlers import repair_status
 from scheduling_service.settings import Settings
 
 WORKER = "scheduling-worker"
@@ -28,6 +30,16 @@ def consumers(ctx: WorkerContext) -> Sequence[Consumer]:
         prefetch=settings.consumer_prefetch,
         topology=ctx.topology,
     )
+    commands = Consumer(
+        queue="scheduling.commands",
+        name="scheduling.commands",
+        sessions=ctx.sessions,
+        max_attempts=settings.consumer_max_attempts,
+        retry_delays_ms=settings.consumer_retry_delays_ms,
+        prefetch=settings.consumer_prefetch,
+        topology=ctx.topology,
+    )
+    commands.handlers["scheduling.request.repair_status.v1"] = repair_status
     for fact in ("created", "updated", "cancelled", "failed"):
         consumer.handlers[f"integrations.calendar_event.{fact}.v1"] = handlers.calendar_event
     consumer.handlers.update(
@@ -40,7 +52,7 @@ def consumers(ctx: WorkerContext) -> Sequence[Consumer]:
             "ops.attention.dismissed.v1": handlers.attention_dismissed,
         }
     )
-    return [consumer]
+    return [consumer, commands]
 
 
 def loops(ctx: WorkerContext) -> Sequence[Loop]:

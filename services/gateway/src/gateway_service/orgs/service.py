@@ -318,6 +318,16 @@ async def org_settings(db: AsyncSession, auth: Auth, org_id: uuid.UUID) -> dict[
     return {"id": str(row.id), "name": row.name}
 
 
+async def public_name(db: AsyncSession, org_id: uuid.UUID) -> str | None:
+    """The company a candidate's booking link belongs to: the one lookup without a membership.
+    `org_id` comes from scheduling's answer for a valid booking token, never from the visitor,
+    and only the name is read."""
+    name: str | None = (
+        await db.execute(select(organizations.c.name).where(organizations.c.id == org_id))
+    ).scalar_one_or_none()
+    return name
+
+
 async def rename_org(
     db: AsyncSession, auth: Auth, org_id: uuid.UUID, *, name: str, ip: str | None
 ) -> dict[str, Any]:

@@ -35,11 +35,16 @@ PUBLIC_BOOKING_ACTIONS = ("reschedule", "cancel")
 ROUTES: tuple[Route, ...] = (
     # scheduling
     _r("GET|POST", "/api/scheduling/requests", "scheduling", "org"),
+    # availability for a draft body: creates nothing
+    _r("POST", "/api/scheduling/requests/preview", "scheduling", "org"),
     _r("GET", "/api/scheduling/requests/{request_id}", "scheduling", "org"),
+    _r("GET", "/api/scheduling/requests/{request_id}/audit", "scheduling", "org"),
     *(
         _r("POST", f"/api/scheduling/requests/{{request_id}}/{action}", "scheduling", "org")
         for action in REQUEST_ACTIONS
     ),
+    # the candidate's personal data: org admins only (the service checks again)
+    _r("POST", "/api/scheduling/requests/{request_id}/erase", "scheduling", "org_admin"),
     _r("GET|PUT", "/api/scheduling/settings", "scheduling", "org"),
     # integrations
     _r("GET|PUT", "/api/integrations/settings", "integrations", "org_admin"),

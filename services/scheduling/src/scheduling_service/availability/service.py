@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,13 +37,16 @@ from scheduling_service.org_settings.schemas import WEEKDAYS, default_settings
 RES = reservations
 
 
+def _clock(value: Any) -> time:
+    # An interviewer's hours may end at "24:00" (the API allows it); the engine spells the end
+    # of the day 00:00, and `time` has no 24:00.
+    return time(0) if str(value) == "24:00" else time.fromisoformat(str(value))
+
+
 def weekly_hours(zone: str, working_hours: dict[str, Any]) -> WeeklyHours:
     days: dict[int, list[tuple[time, time]]] = {}
     for n, day in enumerate(WEEKDAYS):
-        days[n] = [
-            (time.fromisoformat(str(i["start"])), time.fromisoformat(str(i["end"])))
-            for i in working_hours.get(day) or []
-        ]
+        days[n] = [(_clock(i["start"]), _clock(i["end"])) for i in working_hours.get(day) or []]
     return WeeklyHours(zone=zone, days=days)
 
 
@@ -91,6 +94,38 @@ class Stored:
     taken: list[_Taken]
 
 
+@dataclass(frozen=True)
+class DraftInterviewer:
+    email: str  # lower-cased
+    name: str | None = None
+    time_zone: str | None = None
+    working_hours: dict[str, Any] | None = None  # {"mon": [{"start", "end"}], ...}
+    weekly_cap: int | None = None
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A request that is not stored (the coordinator's preview): the fields the engine reads,
+    named as the table's columns so every method here takes it in place of a row."""
+
+    org_id: uuid.UUID
+    duration_minutes: int
+    window_start: date
+    window_end: date
+    candidate_time_zone: str
+    mode: str
+    pool_size: int | None
+    buffer_before_minutes: int
+    buffer_after_minutes: int
+    minimum_notice_minutes: int
+    granularity_minutes: int | None
+    organizer_email: str | None
+    interviewers: tuple[DraftInterviewer, ...]
+    # Never stored, so no hold or booking is "its own": every reservation of these
+    # interviewers blocks, as it would for the request once created.
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
 class Availability:
     def __init__(self, freebusy: FreeBusyClient, horizon: timedelta) -> None:
         self.freebusy = freebusy
@@ -126,6 +161,10 @@ class Availability:
             session, request, emails, lo - timedelta(days=7), hi + timedelta(days=7), now
         )
         return Stored(request, list(interviewers), rules, lo, hi, default_hours, taken)
+
+    async def read_draft(self, session: AsyncSession, draft: Draft, *, now: datetime) -> Stored:
+        """`read` for an unsaved request: the same working hours, reservations and span."""
+        return await self.read(session, draft, draft.interviewers, now=now)
 
     async def combine(self, stored: Stored, *, around: datetime | None = None) -> Inputs:
         """Add the interviewers' calendars (Graph, through integrations).

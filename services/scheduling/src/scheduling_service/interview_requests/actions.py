@@ -155,3 +155,45 @@ async def resend_link(
     await outbox.add(
         session, Envelope.build(event, source="scheduling", org_id=row.org_id, subject=str(row.id))
     )
+
+
+ERASED_NAME = "Erased candidate"
+
+
+def erased_email(request_id: uuid.UUID) -> str:
+    # `.invalid` is reserved (RFC 2606): nothing is ever delivered there.
+    return f"erased+{request_id}@invalid"
+
+
+async def erase(session: AsyncSession, identity: Identity, request_id: uuid.UUID) -> None:
+    """Remove the candidate's personal data (org admins; the endpoint checks the role).
+
+    The name and email go; the request's facts (title, dates, iCIMS id, status, audit reasons)
+    stay for the org's records. `erased_at` makes the booking link answer 404. A booked
+    interview is refused: cancelling it first tells the interviewers (calendar) and iCIMS. An
+    open request is cancelled, so its link, holds and the "one live request per application"
+    slot are let go."""
+    row = await lock_visible(session, identity, request_id)
+    if row.status == "booked":
+        raise Conflict(
+            "The interview is booked: cancel it first, then erase the candidate's data.",
+            code="request_booked",
+        )
+    actor = actor_of(identity)
+    if row.status == "open":
+        await bookings_repo.release_request_holds(session, row.id)
+        await transitions.change_status(
+            session, row, "cancelled", actor=actor, reason="the candidate's data was erased"
+        )
+    now = datetime.now(UTC)
+    await session.execute(
+        R.update()
+        .where(R.c.id == row.id)
+        .values(
+            candidate_name=ERASED_NAME,
+            candidate_email=erased_email(row.id),
+            erased_at=now,
+            updated_at=now,
+        )
+    )
+    await transitions.audit(session, row, actor, "erased")

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from servicekit.app import DbSession
-from servicekit.errors import AppError
-from servicekit.identity import Identity, OrgIdentity
+from servicekit.identity import Identity, OrgAdminIdentity, OrgIdentity
 
+from scheduling_service.availability.slots import compute_slots
 from scheduling_service.bookings.service import Ctx
-from scheduling_service.interview_requests import actions, service
+from scheduling_service.interview_requests import actions, filters, preview, service
 from scheduling_service.interview_requests.schemas import (
+    AuditPage,
+    PreviewOut,
     ReasonIn,
     ReopenIn,
     RequestCreate,
@@ -20,7 +23,6 @@ from scheduling_service.interview_requests.schemas import (
     RequestPage,
     StartIn,
 )
-from scheduling_service.models import REQUEST_STATUSES
 from scheduling_service.settings import Settings
 
 router = APIRouter(prefix="/api/scheduling/requests", tags=["requests"])
@@ -45,19 +47,53 @@ async def list_requests(
     request: Request,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
+    # Declared for the API's documentation; `filters.parse` reads and checks them all.
     status: Annotated[str | None, Query(max_length=200, description="comma-separated")] = None,
+    needs_attention: Annotated[
+        str | None, Query(alias="needsAttention", description="true | false")
+    ] = None,
+    interviewer: Annotated[str | None, Query(description="an interviewer's email")] = None,
+    day_from: Annotated[
+        str | None,
+        Query(
+            alias="from",
+            description="YYYY-MM-DD, the candidate's calendar: the booked interview's day, "
+            "or (not booked) the date window overlapping from..to",
+        ),
+    ] = None,
+    day_to: Annotated[str | None, Query(alias="to", description="YYYY-MM-DD")] = None,
+    q: Annotated[
+        str | None, Query(description="candidate name or email, title, iCIMS application id")
+    ] = None,
 ) -> RequestPage:
-    statuses = [s.strip() for s in status.split(",") if s.strip()] if status else None
-    unknown = sorted(set(statuses or ()) - set(REQUEST_STATUSES))
-    if unknown:
-        raise AppError(
-            f"Unknown status filter: {', '.join(unknown)}.",
-            code="invalid_filter",
-            details={"allowed": list(REQUEST_STATUSES)},
-        )
+    chosen = filters.parse(request.query_params)
     return await service.list_requests(
-        session, _settings(request), identity, limit=limit, cursor=cursor, status=statuses
+        session, _settings(request), identity, limit=limit, cursor=cursor, filters=chosen
     )
+
+
+def _ctx(request: Request) -> Ctx:
+    ctx: Ctx = request.app.state.booking_ctx
+    return ctx
+
+
+@router.post("/preview", response_model=PreviewOut, response_model_by_alias=True)
+async def preview_availability(
+    body: RequestCreate, identity: OrgIdentity, session: DbSession, request: Request
+) -> PreviewOut:
+    """The slots a request with this body would offer now, and why not more. Creates nothing."""
+    assert identity.org_id is not None
+    service.check_window(_settings(request), body)
+    now = datetime.now(UTC)
+    availability = _ctx(request).availability
+    stored = await availability.read_draft(
+        session, preview.draft_of(identity.org_id, body), now=now
+    )
+    # As on the candidate's page: the connection goes back to the pool while Graph answers.
+    await session.commit()
+    data = await availability.combine(stored)
+    result = compute_slots(data.rules, data.people, now)
+    return preview.preview_out(result, data.rules, now)
 
 
 @router.get("/{request_id}", response_model=RequestOut, response_model_by_alias=True)
@@ -67,9 +103,15 @@ async def get_request(
     return await service.get_request(session, _settings(request), identity, request_id)
 
 
-def _ctx(request: Request) -> Ctx:
-    ctx: Ctx = request.app.state.booking_ctx
-    return ctx
+@router.get("/{request_id}/audit", response_model=AuditPage, response_model_by_alias=True)
+async def audit_trail(
+    request_id: uuid.UUID,
+    identity: OrgIdentity,
+    session: DbSession,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> AuditPage:
+    return await service.audit_trail(session, identity, request_id, limit=limit, cursor=cursor)
 
 
 async def _fresh(
@@ -137,4 +179,12 @@ async def resend_link(
     request_id: uuid.UUID, identity: OrgIdentity, session: DbSession, request: Request
 ) -> RequestOut:
     await actions.resend_link(session, _settings(request), identity, request_id)
+    return await _fresh(session, request, identity, request_id)
+
+
+@router.post("/{request_id}/erase", response_model=RequestOut, response_model_by_alias=True)
+async def erase(
+    request_id: uuid.UUID, identity: OrgAdminIdentity, session: DbSession, request: Request
+) -> RequestOut:
+    await actions.erase(session, identity, request_id)
     return await _fresh(session, request, identity, request_id)

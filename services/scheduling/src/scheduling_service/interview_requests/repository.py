@@ -7,14 +7,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, false, insert, or_, select, tuple_
+from sqlalchemy import Date, and_, cast, exists, false, func, insert, not_, or_, select, tuple_
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from scheduling_service.models import request_audit, request_interviewers, scheduling_requests
+from scheduling_service.interview_requests.filters import ListFilters, like_pattern
+from scheduling_service.models import (
+    bookings,
+    request_audit,
+    request_interviewers,
+    scheduling_requests,
+)
 
 R = scheduling_requests
 I = request_interviewers  # noqa: E741
+A = request_audit
+B = bookings
 
 
 @dataclass(frozen=True)
@@ -74,7 +83,9 @@ async def insert_request(
 
 
 async def add_audit(session: AsyncSession, **values: Any) -> None:
-    await session.execute(insert(request_audit).values(id=uuid.uuid4(), **values))
+    # clock_timestamp(), not the column's now(): entries written in one transaction (a status
+    # change and the action that caused it) keep the order they were written in.
+    await session.execute(insert(A).values(id=uuid.uuid4(), at=func.clock_timestamp(), **values))
 
 
 async def get_request(session: AsyncSession, v: Visibility, request_id: uuid.UUID) -> Any | None:
@@ -96,18 +107,84 @@ async def interviewers_of(
     return out
 
 
+def _filtered(q: Any, f: ListFilters) -> Any:
+    if f.status:
+        q = q.where(R.c.status.in_(f.status))
+    if f.needs_attention is not None:
+        q = q.where(R.c.needs_attention.is_(f.needs_attention))
+    if f.interviewer:
+        q = q.where(exists().where(and_(I.c.request_id == R.c.id, I.c.email == f.interviewer)))
+    if f.day_from or f.day_to:
+        confirmed = and_(B.c.request_id == R.c.id, B.c.status == "confirmed")
+        # The interview's day where the candidate is, like the window's dates.
+        day = cast(func.timezone(R.c.candidate_time_zone, B.c.start_at), Date)
+        booked_in = [confirmed]
+        window_in = [not_(exists().where(confirmed))]
+        if f.day_from:
+            booked_in.append(day >= f.day_from)
+            window_in.append(R.c.window_end >= f.day_from)
+        if f.day_to:
+            booked_in.append(day <= f.day_to)
+            window_in.append(R.c.window_start <= f.day_to)
+        q = q.where(or_(exists().where(and_(*booked_in)), and_(*window_in)))
+    if f.search:
+        pattern = like_pattern(f.search)
+        q = q.where(
+            or_(
+                *(
+                    column.ilike(pattern, escape="\\")
+                    for column in (
+                        R.c.candidate_name,
+                        R.c.candidate_email,
+                        R.c.title,
+                        R.c.icims_application_id,
+                    )
+                )
+            )
+        )
+    return q
+
+
 async def list_requests(
     session: AsyncSession,
     v: Visibility,
     *,
     limit: int,
     after: tuple[datetime, uuid.UUID] | None,
-    status: list[str] | None,
+    filters: ListFilters,
 ) -> list[Any]:
-    q = select(R).where(_visible(v))
-    if status:
-        q = q.where(R.c.status.in_(status))
+    q = _filtered(select(R).where(_visible(v)), filters)
     if after is not None:
         q = q.where(tuple_(R.c.created_at, R.c.id) < tuple_(*after))
     q = q.order_by(R.c.created_at.desc(), R.c.id.desc()).limit(limit)
+    return list((await session.execute(q)).all())
+
+
+async def latest_bookings(
+    session: AsyncSession, request_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, Any]:
+    """Each request's newest booking (confirmed, or the last cancelled one), in one query."""
+    if not request_ids:
+        return {}
+    rows = await session.execute(
+        select(B)
+        .where(B.c.request_id.in_(request_ids))
+        .ext(distinct_on(B.c.request_id))
+        .order_by(B.c.request_id, B.c.created_at.desc())
+    )
+    return {row.request_id: row for row in rows}
+
+
+async def audit_entries(
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    request_id: uuid.UUID,
+    *,
+    limit: int,
+    before: tuple[datetime, uuid.UUID] | None,
+) -> list[Any]:
+    q = select(A).where(A.c.org_id == org_id, A.c.request_id == request_id)
+    if before is not None:
+        q = q.where(tuple_(A.c.at, A.c.id) < tuple_(*before))
+    q = q.order_by(A.c.at.desc(), A.c.id.desc()).limit(limit)
     return list((await session.execute(q)).all())

@@ -186,3 +186,46 @@ class ReasonIn(ApiModel):
 class ReopenIn(ApiModel):
     window_end: date | None = None
     reason: str | None = Field(default=None, max_length=500)
+
+
+class AuditEntryOut(ApiModel):
+    id: uuid.UUID
+    at: AwareDatetime
+    actor_kind: str  # user | apikey | system | candidate
+    actor_email: str | None  # a user's email, or the name of a system actor
+    action: str  # created | status_changed | rescheduled | link_resent | erased | ...
+    from_status: str | None
+    to_status: str | None
+    reason: str | None
+
+
+class AuditPage(ApiModel):
+    items: list[AuditEntryOut]
+    next_cursor: str | None
+
+
+class PreviewSlotOut(ApiModel):
+    start: AwareDatetime  # in the candidate's zone
+    end: AwareDatetime
+    interviewers: list[str]
+
+
+class DiagnosticsOut(ApiModel):
+    """The slot engine's funnel: each start not offered counts once, for its first reason."""
+
+    candidates_considered: int
+    outside_window_or_notice: int
+    mailbox_unavailable: int
+    outside_working_hours: int
+    cap_reached: int
+    busy: int
+    unavailable_mailboxes: list[str]
+
+
+class PreviewOut(ApiModel):
+    slot_count: int
+    time_zone: str
+    first_slots: list[PreviewSlotOut]
+    diagnostics: DiagnosticsOut
+    unavailable_mailboxes: list[str]
+    explanation: str

@@ -20,7 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduling_service.bookings import repository as bookings_repo
 from scheduling_service.interview_requests import repository as repo
+from scheduling_service.interview_requests.filters import ListFilters
 from scheduling_service.interview_requests.schemas import (
+    AuditEntryOut,
+    AuditPage,
     BookingOut,
     CandidateOut,
     InterviewerOut,
@@ -52,10 +55,8 @@ def booking_url(settings: Settings, token: str) -> str:
     return f"{settings.public_base_url.rstrip('/')}/book/{token}"
 
 
-async def create_request(
-    session: AsyncSession, settings: Settings, identity: Identity, body: RequestCreate
-) -> RequestOut:
-    assert identity.org_id is not None
+def check_window(settings: Settings, body: RequestCreate) -> None:
+    """The rules on the date window beyond the schema's (they need the clock and settings)."""
     today = datetime.now(UTC).date()
     # A day of slack: "today" in the candidate's zone may still be yesterday in UTC.
     if body.window_end < today - timedelta(days=1):
@@ -70,6 +71,13 @@ async def create_request(
             code="window_too_long",
             details={"maxDays": settings.max_window_days},
         )
+
+
+async def create_request(
+    session: AsyncSession, settings: Settings, identity: Identity, body: RequestCreate
+) -> RequestOut:
+    assert identity.org_id is not None
+    check_window(settings, body)
     request_id = uuid.uuid4()
     token = secrets.token_urlsafe(32)
     coordinator = (identity.email or "").lower()
@@ -189,17 +197,51 @@ async def list_requests(
     *,
     limit: int,
     cursor: str | None,
-    status: list[str] | None,
+    filters: ListFilters,
 ) -> RequestPage:
     after = decode_cursor(cursor) if cursor else None
     rows = await repo.list_requests(
-        session, visibility(identity), limit=limit + 1, after=after, status=status
+        session, visibility(identity), limit=limit + 1, after=after, filters=filters
     )
     page, more = rows[:limit], len(rows) > limit
-    people = await repo.interviewers_of(session, [r.id for r in page])
-    items = [to_out(settings, r, people[r.id]) for r in page]
+    ids = [r.id for r in page]
+    people = await repo.interviewers_of(session, ids)
+    bookings = await repo.latest_bookings(session, ids)
+    items = [to_out(settings, r, people[r.id], bookings.get(r.id)) for r in page]
     next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if more and page else None
     return RequestPage(items=items, next_cursor=next_cursor)
+
+
+async def audit_trail(
+    session: AsyncSession,
+    identity: Identity,
+    request_id: uuid.UUID,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> AuditPage:
+    """Newest first; visible exactly when the request itself is."""
+    row = await repo.get_request(session, visibility(identity), request_id)
+    if row is None:
+        raise NotFound("No such scheduling request.", code="request_not_found")
+    before = decode_cursor(cursor) if cursor else None
+    rows = await repo.audit_entries(session, row.org_id, request_id, limit=limit + 1, before=before)
+    page, more = rows[:limit], len(rows) > limit
+    items = [
+        AuditEntryOut(
+            id=a.id,
+            at=a.at,
+            actor_kind=a.actor_kind,
+            actor_email=a.actor_email,
+            action=a.action,
+            from_status=a.from_status,
+            to_status=a.to_status,
+            reason=a.reason,
+        )
+        for a in page
+    ]
+    next_cursor = encode_cursor(page[-1].at, page[-1].id) if more and page else None
+    return AuditPage(items=items, next_cursor=next_cursor)
 
 
 def encode_cursor(created_at: datetime, request_id: uuid.UUID) -> str:

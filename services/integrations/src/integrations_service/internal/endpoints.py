@@ -1,0 +1,83 @@
+"""Integrations' internal API for other services' projections (service identity only; the
+gateway never routes `/internal`).
+
+`GET /internal/side-effects?bookingIds=a,b,…` (at most 100): what integrations holds for each
+booking — its Outlook event record (with `cancelled`) and the kinds of iCIMS notes written —
+for the reconciler's periodic comparison. A booking integrations knows nothing about is
+answered too (`known: false`, no event, no notes): that absence is the finding. `asOf` is taken
+before the reads.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from servicekit.app import DbSession
+from servicekit.errors import AppError
+from servicekit.identity import ServiceIdentity
+
+from integrations_service.internal import repository as repo
+from integrations_service.internal.schemas import (
+    CalendarRecordOut,
+    NoteOut,
+    SideEffectsOut,
+    SideEffectsPage,
+)
+
+router = APIRouter(prefix="/internal", tags=["internal"])
+
+MAX_BOOKINGS = 100
+
+
+def _ids(raw: str) -> list[uuid.UUID]:
+    try:
+        ids = sorted({uuid.UUID(part.strip()) for part in raw.split(",") if part.strip()})
+    except ValueError:
+        raise AppError("bookingIds must be booking ids.", code="invalid_booking_ids") from None
+    if not ids or len(ids) > MAX_BOOKINGS:
+        raise AppError(
+            f"Give between 1 and {MAX_BOOKINGS} booking ids.",
+            code="invalid_booking_ids",
+            details={"max": MAX_BOOKINGS},
+        )
+    return ids
+
+
+@router.get("/side-effects", response_model=SideEffectsPage, response_model_by_alias=True)
+async def side_effects(
+    session: DbSession,
+    _: ServiceIdentity,
+    booking_ids: Annotated[str, Query(alias="bookingIds", max_length=MAX_BOOKINGS * 37)],
+) -> SideEffectsPage:
+    ids = _ids(booking_ids)
+    as_of = datetime.now(UTC)
+    known = await repo.known_bookings(session, ids)
+    events = await repo.calendar_records(session, ids)
+    notes = await repo.notes_written(session, ids)
+    items = []
+    for booking_id in ids:
+        event = events.get(booking_id)
+        written = notes.get(booking_id, [])
+        held = known.get(booking_id)
+        org_id = held.org_id if held else event.org_id if event else None
+        items.append(
+            SideEffectsOut(
+                booking_id=booking_id,
+                org_id=org_id or (written[0].org_id if written else None),
+                known=held is not None,
+                calendar_event=CalendarRecordOut(
+                    graph_event_id=event.graph_event_id,
+                    organizer_mailbox=event.organizer_mailbox,
+                    cancelled=event.cancelled,
+                    applied_revision=event.applied_revision,
+                    updated_at=event.updated_at,
+                )
+                if event is not None
+                else None,
+                notes=[NoteOut(note_kind=n.note_kind, written_at=n.at) for n in written],
+            )
+        )
+    return SideEffectsPage(items=items, as_of=as_of)
