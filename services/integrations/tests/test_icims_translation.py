@@ -178,3 +178,39 @@ async def test_fake_icims_sender_is_verified_by_the_real_receiver(
     answer = sent.json()
     assert answer["status"] == 200, answer
     assert '"verified":true' in answer["body"].replace(" ", "")
+
+
+@pytest.mark.parametrize(
+    ("provider_type", "fact_type", "subject", "check"),
+    [
+        (
+            "PersonUpdateEvent",
+            "integrations.icims.candidate_updated.v1",
+            f"icims:{CUSTOMER}:person:77",
+            lambda d: d["person"]["email"] == "ada@example.com",
+        ),
+        (
+            "JobUpdateEvent",
+            "integrations.icims.requisition_updated.v1",
+            f"icims:{CUSTOMER}:job:88",
+            lambda d: d["job"]["title"] == "Platform Engineer",
+        ),
+    ],
+)
+async def test_profile_and_job_updates_are_re_read_and_published(
+    sessions, icims, translator, provider_type, fact_type, subject, check
+) -> None:
+    from integrations_service.webhooks.receive import EVENT_TYPES
+
+    payload = {
+        "customerId": CUSTOMER,
+        "eventType": provider_type,
+        "personId": "77",
+        "jobId": "88",
+    }
+    (webhook_id,) = await add(sessions, payload=payload, event_type=EVENT_TYPES[provider_type])
+    summary = await process_batch(sessions, translator, batch_size=10)
+    assert summary.processed == 1
+    facts = await events(sessions, subject)
+    assert [t for t, _ in facts] == [fact_type]
+    assert check(facts[0][1]) and facts[0][1]["webhook_id"] == str(webhook_id)

@@ -30,7 +30,19 @@ from integrations_service.webhooks.verify import verify
 
 # iCIMS names event types in its payload; ours are the runbook's. Only the status change is in
 # iCIMS's public documentation; other names are stored as they come and marked unsupported.
-EVENT_TYPES = {"WorkFlowStatusChangeEvent": "application.status_changed"}
+# iCIMS documents WorkFlowStatusChangeEvent publicly; the names of its profile and job
+# notifications are not public, so the likely spellings and the runbook's own names are all
+# accepted (an unknown type is stored and processed as "nothing to do", never lost).
+EVENT_TYPES = {
+    "WorkFlowStatusChangeEvent": "application.status_changed",
+    "application.status_changed": "application.status_changed",
+    "PersonUpdateEvent": "candidate.updated",
+    "PersonProfileUpdateEvent": "candidate.updated",
+    "candidate.updated": "candidate.updated",
+    "JobUpdateEvent": "requisition.updated",
+    "JobProfileUpdateEvent": "requisition.updated",
+    "requisition.updated": "requisition.updated",
+}
 KEPT_HEADERS = frozenset(
     {
         "authorization",

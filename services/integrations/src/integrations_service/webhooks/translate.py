@@ -14,13 +14,15 @@ from datetime import UTC, datetime
 from scheduler_contracts import Envelope
 from scheduler_contracts.events.integrations import (
     IcimsApplicationStatusChanged,
+    IcimsCandidateUpdated,
     IcimsJob,
     IcimsPerson,
+    IcimsRequisitionUpdated,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from integrations_service.clients import Clients
-from integrations_service.connections.service import ConnectionResolver
+from integrations_service.connections.service import ConnectionResolver, OrgConnections
 from integrations_service.icims.client import IcimsError
 from integrations_service.webhooks.process import Delivery, TranslationError
 
@@ -46,8 +48,12 @@ class Translator:
         self._clients = clients
 
     async def __call__(self, session: AsyncSession, delivery: Delivery) -> Sequence[Envelope]:
-        if delivery.event_type != "application.status_changed":
-            # Not a type we act on yet (the runbook's "Future" rows): processed, nothing emitted.
+        if delivery.event_type not in (
+            "application.status_changed",
+            "candidate.updated",
+            "requisition.updated",
+        ):
+            # A type we do not know: processed, nothing emitted (the delivery stays stored).
             return []
         conns = (
             await self._resolver.for_customer(session, delivery.customer_id)
@@ -59,6 +65,10 @@ class Translator:
                 "no iCIMS connection is configured for customer "
                 f"{delivery.customer_id or '(none)'}; the workflow cannot be re-read"
             )
+        if delivery.event_type == "candidate.updated":
+            return [await self._candidate(conns, delivery)]
+        if delivery.event_type == "requisition.updated":
+            return [await self._requisition(conns, delivery)]
         workflow_id = _hint(delivery.payload, "systemId")
         new_status = _hint(delivery.payload, "newStatus")
         if workflow_id is None or new_status is None:
@@ -109,3 +119,53 @@ class Translator:
                 subject=f"icims:{cid}:{workflow_id}",
             )
         ]
+
+    async def _candidate(self, conns: OrgConnections, delivery: Delivery) -> Envelope:
+        person_id = _hint(delivery.payload, "personId") or _hint(delivery.payload, "systemId")
+        if person_id is None:
+            raise TranslationError("candidate update without personId or systemId")
+        cid = delivery.customer_id
+        assert cid is not None
+        try:
+            person = await self._clients.icims(conns.icims).get_person(cid, person_id)
+        except IcimsError as exc:
+            raise IcimsUnavailable(str(exc)) from exc
+        fact = IcimsCandidateUpdated(
+            customer_id=cid,
+            icims_person_id=person_id,
+            webhook_id=delivery.id,
+            person=IcimsPerson(
+                icims_person_id=person.id,
+                first_name=person.first_name,
+                last_name=person.last_name,
+                email=person.email,
+            ),
+            reread_at=datetime.now(UTC),
+        )
+        return Envelope.build(
+            fact,
+            source="integrations",
+            org_id=conns.org_id,
+            subject=f"icims:{cid}:person:{person_id}",
+        )
+
+    async def _requisition(self, conns: OrgConnections, delivery: Delivery) -> Envelope:
+        job_id = _hint(delivery.payload, "jobId") or _hint(delivery.payload, "systemId")
+        if job_id is None:
+            raise TranslationError("requisition update without jobId or systemId")
+        cid = delivery.customer_id
+        assert cid is not None
+        try:
+            job = await self._clients.icims(conns.icims).get_job(cid, job_id)
+        except IcimsError as exc:
+            raise IcimsUnavailable(str(exc)) from exc
+        fact = IcimsRequisitionUpdated(
+            customer_id=cid,
+            icims_job_id=job_id,
+            webhook_id=delivery.id,
+            job=IcimsJob(icims_job_id=job.id, title=job.title, job_number=job.number),
+            reread_at=datetime.now(UTC),
+        )
+        return Envelope.build(
+            fact, source="integrations", org_id=conns.org_id, subject=f"icims:{cid}:job:{job_id}"
+        )
