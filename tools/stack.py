@@ -112,6 +112,9 @@ def environment(
             env[f"GATEWAY_{service.upper()}_URL"] = f"http://127.0.0.1:{ports[service]}"
     # Scheduling reads interviewers' free/busy from integrations' internal API.
     env["SCHEDULING_INTEGRATIONS_URL"] = f"http://127.0.0.1:{ports['integrations']}"
+    # The reconciler's periodic full comparison reads both owners' internal listings.
+    env["RECONCILER_SCHEDULING_URL"] = f"http://127.0.0.1:{ports['scheduling']}"
+    env["RECONCILER_INTEGRATIONS_URL"] = f"http://127.0.0.1:{ports['integrations']}"
     env.setdefault("PUBLIC_BASE_URL", f"http://localhost:{ports['gateway']}")
     env.setdefault("OIDC_ISSUER", f"http://127.0.0.1:{ports['oidc']}")
     env.setdefault("GOOGLE_CLIENT_ID", "interview-scheduler-dev")
