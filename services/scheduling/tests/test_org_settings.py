@@ -70,3 +70,37 @@ async def test_bad_settings_are_422(client: httpx.AsyncClient, body) -> None:
         json=body,
     )
     assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error"
+
+
+async def test_auto_request_template_is_kept_when_hours_are_saved_without_it(client) -> None:
+    import uuid
+
+    from servicekit.testing.helpers import user_headers
+
+    admin = user_headers(org_id=uuid.uuid4(), role="admin")
+    hours = {"mon": [{"start": "09:00", "end": "17:00"}]}
+    template = {"interviewers": [{"email": "grace@example.com"}], "durationMinutes": 45}
+    r = await client.put(
+        "/api/scheduling/settings",
+        headers=admin,
+        json={"timeZone": "Europe/Berlin", "workingHours": hours, "autoRequest": template},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["autoRequest"]["durationMinutes"] == 45
+    again = await client.put(
+        "/api/scheduling/settings",
+        headers=admin,
+        json={"timeZone": "Europe/Paris", "workingHours": hours},
+    )
+    assert again.json()["timeZone"] == "Europe/Paris"
+    assert again.json()["autoRequest"]["interviewers"][0]["email"] == "grace@example.com"
+    bad = await client.put(
+        "/api/scheduling/settings",
+        headers=admin,
+        json={
+            "timeZone": "UTC",
+            "workingHours": hours,
+            "autoRequest": {"interviewers": [], "durationMinutes": 45},
+        },
+    )
+    assert bad.status_code == 422

@@ -25,7 +25,11 @@ async def get_settings(identity: OrgIdentity, session: DbSession) -> OrgSettings
     if row is None:
         return default_settings()
     return OrgSettings.model_validate(
-        {"time_zone": row.time_zone, "working_hours": row.working_hours}
+        {
+            "time_zone": row.time_zone,
+            "working_hours": row.working_hours,
+            "auto_request": row.auto_request,
+        }
     )
 
 
@@ -38,6 +42,9 @@ async def put_settings(body: OrgSettings, identity: OrgIdentity, session: DbSess
         org_id=identity.org_id,
         time_zone=stored["time_zone"],
         working_hours=stored["working_hours"],
+        auto_request=body.auto_request.model_dump(mode="json", by_alias=True)
+        if body.auto_request
+        else None,
         updated_by=identity.email,
     )
     await session.execute(
@@ -46,9 +53,15 @@ async def put_settings(body: OrgSettings, identity: OrgIdentity, session: DbSess
             set_={
                 "time_zone": stmt.excluded.time_zone,
                 "working_hours": stmt.excluded.working_hours,
+                # Left out of the body (the org settings page sends hours only): kept.
+                **(
+                    {"auto_request": stmt.excluded.auto_request}
+                    if "auto_request" in body.model_fields_set
+                    else {}
+                ),
                 "updated_by": stmt.excluded.updated_by,
                 "updated_at": stmt.excluded.updated_at,
             },
         )
     )
-    return body
+    return await get_settings(identity, session)

@@ -7,7 +7,7 @@ from datetime import time
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -29,10 +29,40 @@ class Interval(ApiModel):
         return self
 
 
+class AutoInterviewer(ApiModel):
+    email: EmailStr
+    name: str | None = Field(default=None, max_length=200)
+
+
+class AutoRequest(ApiModel):
+    """The request opened when an iCIMS application enters the org's scheduling status."""
+
+    interviewers: list[AutoInterviewer] = Field(min_length=1, max_length=20)
+    title: str | None = Field(default=None, max_length=200, description="else the job title")
+    duration_minutes: int = Field(default=60, ge=5, le=480)
+    window_days: int = Field(default=14, ge=1, le=90)
+    mode: Literal["panel", "pool"] = "panel"
+    pool_size: int | None = Field(default=None, ge=1, le=20)
+    coordinator_email: EmailStr | None = Field(
+        default=None, description="when iCIMS names no recruiter"
+    )
+
+    @model_validator(mode="after")
+    def _pool(self) -> AutoRequest:
+        if self.mode == "pool" and (
+            self.pool_size is None or self.pool_size > len(self.interviewers)
+        ):
+            raise ValueError("pool mode needs a poolSize no larger than the interviewers")
+        return self
+
+
 class OrgSettings(ApiModel):
     time_zone: str = Field(min_length=1, max_length=64)
     working_hours: dict[Weekday, list[Interval]] = Field(
         description="local working intervals per weekday; a missing or empty day is not worked"
+    )
+    auto_request: AutoRequest | None = Field(
+        default=None, description="open requests automatically from iCIMS status changes"
     )
 
     @field_validator("time_zone")
