@@ -23,6 +23,7 @@ from gateway_service.routing.ratelimit import RateLimiter
 from gateway_service.routing.table import ROUTES, Route
 from gateway_service.settings import Settings
 from gateway_service.web.booking_pages import router as booking_router
+from gateway_service.web.ops_pages import router as ops_router
 from gateway_service.web.pages import router as pages_router
 from gateway_service.web.render import STATIC_DIR
 from gateway_service.web.requests_pages import router as requests_router
@@ -82,7 +83,15 @@ def create_app(
     app = build_app(
         settings,
         title="Interview Scheduler — gateway",
-        routers=[auth_router, orgs_router, pages_router, requests_router, booking_router, routed()],
+        routers=[
+            auth_router,
+            orgs_router,
+            pages_router,
+            requests_router,
+            booking_router,
+            ops_router,
+            routed(),
+        ],
         startup=startup,
     )
     app.state.public_limiter = RateLimiter(

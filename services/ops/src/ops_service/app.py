@@ -3,14 +3,29 @@ from __future__ import annotations
 from fastapi import FastAPI
 from servicekit.app import build_app
 
+from ops_service.actions.endpoints import router as actions_router
+from ops_service.attention.endpoints import router as attention_router
+from ops_service.dlq.endpoints import router as dlq_router
+from ops_service.health.endpoints import router as health_router
 from ops_service.heartbeats.endpoints import router as heartbeats_router
+from ops_service.reconciliation.endpoints import router as reconciliation_router
 from ops_service.settings import Settings
 from ops_service.timeline.endpoints import router as timeline_router
+from ops_service.webhooks.endpoints import router as webhooks_router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     return build_app(
         settings or Settings(),
         title="Interview Scheduler — ops",
-        routers=[heartbeats_router, timeline_router],
+        routers=[
+            health_router,
+            webhooks_router,
+            reconciliation_router,
+            attention_router,
+            dlq_router,
+            actions_router,
+            heartbeats_router,
+            timeline_router,
+        ],
     )

@@ -12,3 +12,16 @@ class Settings(KitSettings):
 
     # A long-lived worker is called silent after this many missed heartbeat intervals.
     silent_after_intervals: float = Field(default=3.0, gt=1)
+    # A worker instance silent this long is forgotten (a replica scaled away, a renamed worker).
+    worker_forget_after_hours: float = Field(default=24.0, gt=0)
+    # The ops worker passively declares every `<queue>.dlq` this often and stores the depths.
+    dlq_probe_interval_seconds: float = Field(default=10.0, gt=0)
+    # A dismissal scheduling has not confirmed (attention.cleared) after this long is reported.
+    dismissal_confirm_seconds: float = Field(default=120.0, gt=0)
+    # A failed webhook counts toward Degraded this long unless it was retried successfully.
+    webhook_failure_window_hours: float = Field(default=24.0, gt=0)
+
+    # Ingest: deliveries of `ops.events` are applied in batches, one transaction per batch.
+    consumer_prefetch: int = Field(default=400, ge=1, le=5000)
+    ingest_batch_size: int = Field(default=200, ge=1, le=2000)
+    ingest_linger_ms: float = Field(default=5.0, ge=0, le=1000)

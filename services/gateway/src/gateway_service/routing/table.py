@@ -67,7 +67,9 @@ ROUTES: tuple[Route, ...] = (
     _r("GET", "/api/ops/reconciliation", "ops", "superadmin"),
     _r("POST", "/api/ops/reconciliation/{job_id}/retry", "ops", "superadmin"),
     _r("GET", "/api/ops/attention", "ops", "superadmin"),
+    _r("GET", "/api/ops/attention/{request_id}", "ops", "superadmin"),
     _r("POST", "/api/ops/attention/{request_id}/dismiss", "ops", "superadmin"),
+    _r("GET", "/api/ops/actions", "ops", "superadmin"),
     _r("GET", "/api/ops/dlq", "ops", "superadmin"),
     _r("POST", "/api/ops/dlq/{queue}/redrive", "ops", "superadmin"),
 )

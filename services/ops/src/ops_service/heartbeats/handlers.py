@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from scheduler_contracts import Envelope
 from scheduler_contracts.events.workers import WorkerHeartbeat
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ops_service.models import worker_heartbeats as W
+from ops_service.events import payload
+
+# Messages may arrive out of order (retries, several relays): never go back in time.
+_UPSERT = text("""
+INSERT INTO worker_heartbeats AS h (instance_id, service, worker, mode, state, interval_seconds,
+    started_at, sent_at, last_run_ok, last_run_summary, last_error)
+VALUES (:instance_id, :service, :worker, :mode, :state, :interval_seconds, :started_at,
+    :sent_at, :last_run_ok, :last_run_summary, :last_error)
+ON CONFLICT (instance_id) DO UPDATE SET
+    service = EXCLUDED.service, worker = EXCLUDED.worker, mode = EXCLUDED.mode,
+    state = EXCLUDED.state, interval_seconds = EXCLUDED.interval_seconds,
+    started_at = EXCLUDED.started_at, sent_at = EXCLUDED.sent_at,
+    last_run_ok = EXCLUDED.last_run_ok, last_run_summary = EXCLUDED.last_run_summary,
+    last_error = EXCLUDED.last_error, received_at = now()
+WHERE h.sent_at < EXCLUDED.sent_at
+""")
 
 
-async def record_heartbeat(session: AsyncSession, envelope: Envelope) -> None:
-    hb = envelope.parse_data()
-    assert isinstance(hb, WorkerHeartbeat)
-    values = {
+def _params(envelope: Envelope) -> dict[str, Any]:
+    hb = payload(envelope, WorkerHeartbeat)
+    return {
         "instance_id": hb.instance_id,
         "service": hb.service,
         "worker": hb.worker,
@@ -26,12 +43,13 @@ async def record_heartbeat(session: AsyncSession, envelope: Envelope) -> None:
         "last_run_summary": hb.last_run_summary,
         "last_error": hb.last_error,
     }
-    stmt = insert(W).values(**values)
-    update = {k: stmt.excluded[k] for k in values if k != "instance_id"}
-    update["received_at"] = stmt.excluded.received_at
-    # Messages may arrive out of order (retries, several relays): never go back in time.
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[W.c.instance_id], set_=update, where=W.c.sent_at < stmt.excluded.sent_at
-        )
-    )
+
+
+async def record_heartbeats(session: AsyncSession, envelopes: Sequence[Envelope]) -> None:
+    # One pipelined executemany: each row is still its own upsert, applied in order.
+    if envelopes:
+        await session.execute(_UPSERT, [_params(e) for e in envelopes])
+
+
+async def record_heartbeat(session: AsyncSession, envelope: Envelope) -> None:
+    await record_heartbeats(session, [envelope])

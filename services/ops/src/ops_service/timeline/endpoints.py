@@ -8,9 +8,8 @@ from typing import Any
 from fastapi import APIRouter
 from servicekit.app import DbSession
 from servicekit.identity import ServiceIdentity
-from sqlalchemy import select
 
-from ops_service.models import event_log as E
+from ops_service.timeline.repository import events_of
 
 router = APIRouter(prefix="/internal", tags=["internal"])
 
@@ -19,20 +18,4 @@ router = APIRouter(prefix="/internal", tags=["internal"])
 async def timeline(
     org_id: uuid.UUID, subject: str, _: ServiceIdentity, session: DbSession
 ) -> dict[str, Any]:
-    rows = (
-        await session.execute(
-            select(E).where(E.c.org_id == org_id, E.c.subject == subject).order_by(E.c.time)
-        )
-    ).all()
-    return {
-        "items": [
-            {
-                "id": str(r.id),
-                "type": r.type,
-                "source": r.source,
-                "time": r.time.isoformat(),
-                "data": r.data,
-            }
-            for r in rows
-        ]
-    }
+    return {"items": await events_of(session, org_id, subject)}

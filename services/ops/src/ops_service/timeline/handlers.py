@@ -21,12 +21,12 @@ async def record_event(session: AsyncSession, envelope: Envelope) -> None:
             subject=envelope.subject,
             correlation_id=envelope.correlation_id,
             causation_id=envelope.causation_id,
-            data=_redacted(envelope),
+            data=redacted(envelope),
         )
         .on_conflict_do_nothing(index_elements=[event_log.c.id])
     )
 
 
-def _redacted(envelope: Envelope) -> dict[str, object]:
+def redacted(envelope: Envelope) -> dict[str, object]:
     # The booking link is a bearer credential for the candidate's page: ops never keeps it.
     return {k: v for k, v in envelope.data.items() if k != "booking_url"}

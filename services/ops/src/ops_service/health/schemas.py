@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, Field
+
+from ops_service.api import ApiModel
+
+Status = Literal["healthy", "degraded", "critical"]
+
+
+class Condition(ApiModel):
+    code: str  # stable: webhook_failures, worker_silent, dlq_not_empty, ...
+    severity: Literal["degraded", "critical"]
+    message: str
+
+
+class WorkerHealth(ApiModel):
+    service: str
+    worker: str
+    mode: str = Field(description="loop (judged by liveness) or once (judged by its last run)")
+    alive: bool | None = Field(description="loop: a heartbeat within 3 intervals; once: null")
+    state: str
+    instances: int
+    interval_seconds: float | None
+    silent_for_seconds: float
+    last_seen_at: AwareDatetime
+    last_run_ok: bool | None
+    last_run_summary: str | None
+    last_error: str | None
+
+
+class HealthOut(ApiModel):
+    status: Status
+    reasons: list[str] = Field(description="why, most severe first (empty when healthy)")
+    conditions: list[Condition]
+    metrics: dict[str, Any]
+    thresholds: dict[str, Any]
+    checked_at: AwareDatetime
