@@ -82,6 +82,12 @@ bookings = Table(
         "end_at",
         postgresql_where=text("status = 'confirmed' AND calendar_state <> 'present'"),
     ),
+    # The Outlook-event check (sync/verify.py): upcoming confirmed bookings with a live event.
+    Index(
+        "ix_bookings_calendar_verify",
+        "start_at",
+        postgresql_where=text("status = 'confirmed' AND calendar_state = 'present'"),
+    ),
     # icims_note_missing: confirmed, linked to an application, no note yet.
     Index(
         "ix_bookings_note_missing",

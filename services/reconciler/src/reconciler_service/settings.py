@@ -109,6 +109,25 @@ class Settings(KitSettings):
         ge=1,
         validation_alias=_alias("RECONCILE_SYNC_MAX_PAGES", "reconcile_sync_max_pages"),
     )
+    # -- Outlook events deleted in Outlook (sync/verify.py) -----------------------------------
+    # Each pass asks Graph (through integrations) about one batch of upcoming bookings.
+    reconcile_verify_interval_ms: int = Field(
+        default=15 * 60 * 1000,
+        ge=1000,
+        validation_alias=_alias("RECONCILE_VERIFY_INTERVAL_MS", "reconcile_verify_interval_ms"),
+    )
+    reconcile_verify_horizon_days: int = Field(
+        default=14,
+        ge=1,
+        le=366,
+        validation_alias=_alias("RECONCILE_VERIFY_HORIZON_DAYS", "reconcile_verify_horizon_days"),
+    )
+    reconcile_verify_batch_size: int = Field(
+        default=50,
+        ge=1,
+        le=100,
+        validation_alias=_alias("RECONCILE_VERIFY_BATCH_SIZE", "reconcile_verify_batch_size"),
+    )
     http_timeout_seconds: float = Field(default=10.0, gt=0)
 
     @property

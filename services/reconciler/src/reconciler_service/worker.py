@@ -1,12 +1,13 @@
 """`scheduler-reconcile`: drift detection and repair.
 
 Long-lived: the outbox relay, the consumer of `reconciler.events` (projection, answers to
-repairs, operators' retries) and three loops — the comparison with the owners (when
-SCHEDULING_URL and INTEGRATIONS_URL are set), detection every RECONCILE_INTERVAL_MS, and
-repairs every RECONCILE_REPAIR_INTERVAL_MS (batches while they come back full).
+repairs, operators' retries) and the loops — the comparison with the owners and the check of
+upcoming Outlook events every RECONCILE_VERIFY_INTERVAL_MS (both when SCHEDULING_URL and
+INTEGRATIONS_URL are set), detection every RECONCILE_INTERVAL_MS, and repairs every
+RECONCILE_REPAIR_INTERVAL_MS (batches while they come back full).
 
-`--once` (cron): the events waiting in the queue, one comparison pass if one is due, one
-detection pass and one batch of repairs; exit 0 when all of them succeeded, else 1.
+`--once` (cron): the events waiting in the queue, one comparison pass and one Outlook-event check
+if due, one detection pass and one batch of repairs; exit 0 when all of them succeeded, else 1.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from reconciler_service.projection.handlers import ProjectionHandlers
 from reconciler_service.settings import Settings
 from reconciler_service.sync.client import OwnersClient
 from reconciler_service.sync.service import Comparison
+from reconciler_service.sync.verify import Verifier
 
 WORKER = "scheduler-reconcile"
 QUEUE = "reconciler.events"
@@ -161,6 +163,23 @@ def make_loops(ctx: WorkerContext, runtime: ReconcileRuntime) -> Sequence[Loop]:
         # Short interval: the pass itself decides whether a comparison is due, and a long one
         # continues from its cursor on the next run.
         loops.append(Loop("compare", compare, interval))
+
+        verify_interval = timedelta(milliseconds=settings.reconcile_verify_interval_ms)
+        verifier = Verifier(
+            ctx.sessions,
+            owners,
+            interval=verify_interval,
+            horizon=timedelta(days=settings.reconcile_verify_horizon_days),
+            batch_size=settings.reconcile_verify_batch_size,
+            owner=runtime.instance_id,
+        )
+
+        async def verify() -> str | None:
+            summary = await verifier.run()
+            return str(summary) if summary.checked or summary.error or runtime.once else None
+
+        # Outlook events deleted in Outlook: one small batch per interval (Graph quota).
+        loops.append(Loop("verify", verify, verify_interval.total_seconds()))
 
     # Long-lived loops stay quiet when a pass found nothing (they run every few seconds).
     async def detect() -> str | None:

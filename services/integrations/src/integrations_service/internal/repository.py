@@ -23,6 +23,18 @@ async def calendar_records(session: AsyncSession, ids: list[uuid.UUID]) -> dict[
     return {r.booking_id: r for r in rows}
 
 
+async def live_calendar_records(
+    session: AsyncSession, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, Any]:
+    """The event records that are not cancelled: what Graph should still hold."""
+    rows = await session.execute(
+        select(CE.c.booking_id, CE.c.org_id, CE.c.organizer_mailbox, CE.c.graph_event_id).where(
+            CE.c.booking_id.in_(ids), CE.c.cancelled.is_(False)
+        )
+    )
+    return {r.booking_id: r for r in rows}
+
+
 async def notes_written(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Any]]:
     """Note kinds written per booking: the `icims.note` jobs that finished.
 

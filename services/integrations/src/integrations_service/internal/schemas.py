@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 
@@ -36,3 +36,18 @@ class SideEffectsOut(_Api):
 class SideEffectsPage(_Api):
     items: list[SideEffectsOut]
     as_of: AwareDatetime
+
+
+class VerifyEventsIn(_Api):
+    booking_ids: list[uuid.UUID] = Field(min_length=1, max_length=100)
+
+
+class VerifiedEventOut(_Api):
+    booking_id: uuid.UUID
+    graph_event_id: str | None
+    exists: bool | None  # null: Graph could not be asked (see `error`), or no record
+    error: str | None = None
+
+
+class VerifiedEventsOut(_Api):
+    items: list[VerifiedEventOut]

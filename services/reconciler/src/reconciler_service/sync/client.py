@@ -8,7 +8,12 @@ from datetime import datetime
 import httpx
 from servicekit import identity as tokens
 
-from reconciler_service.sync.schemas import BookingsPage, SideEffectsPage
+from reconciler_service.sync.schemas import (
+    BookingsPage,
+    SideEffectsPage,
+    VerifiedEvent,
+    VerifiedEvents,
+)
 
 # Integrations answers for at most this many bookings per call (a GET's query stays short).
 SIDE_EFFECTS_BATCH = 100
@@ -45,6 +50,15 @@ class OwnersClient:
             raise OwnerUnavailable(f"GET {url}: {r.status_code} {r.text[:300]}")
         return r
 
+    async def _post(self, url: str, body: object) -> httpx.Response:
+        try:
+            r = await self._http.post(url, json=body, headers=self._headers())
+        except httpx.HTTPError as exc:
+            raise OwnerUnavailable(f"POST {url}: {type(exc).__name__}: {exc}") from exc
+        if r.status_code != 200:
+            raise OwnerUnavailable(f"POST {url}: {r.status_code} {r.text[:300]}")
+        return r
+
     async def bookings(
         self, *, since: datetime | None, cursor: str | None, limit: int
     ) -> BookingsPage:
@@ -64,3 +78,15 @@ class OwnersClient:
             r = await self._get(f"{self._integrations}/internal/side-effects", params)
             pages.append(SideEffectsPage.model_validate_json(r.content))
         return pages
+
+    async def verify_events(self, booking_ids: list[uuid.UUID]) -> list[VerifiedEvent]:
+        """Whether Graph still holds each booking's Outlook event (integrations asks it)."""
+        items: list[VerifiedEvent] = []
+        for i in range(0, len(booking_ids), SIDE_EFFECTS_BATCH):
+            chunk = booking_ids[i : i + SIDE_EFFECTS_BATCH]
+            r = await self._post(
+                f"{self._integrations}/internal/calendar-events/verify",
+                {"bookingIds": [str(b) for b in chunk]},
+            )
+            items.extend(VerifiedEvents.model_validate_json(r.content).items)
+        return items

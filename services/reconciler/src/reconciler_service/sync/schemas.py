@@ -74,3 +74,14 @@ class SideEffects(_Api):
 class SideEffectsPage(_Api):
     items: list[SideEffects]
     as_of: datetime
+
+
+class VerifiedEvent(_Api):
+    booking_id: uuid.UUID
+    graph_event_id: str | None = None
+    exists: bool | None = None  # None: Graph could not be asked, or integrations has no record
+    error: str | None = None
+
+
+class VerifiedEvents(_Api):
+    items: list[VerifiedEvent]
