@@ -72,6 +72,11 @@ async def system(
         ICIMS_CUSTOMER_ID=ICIMS_CUSTOMER,
         ICIMS_ORG_ID=str(ICIMS_ORG),
         WEBHOOK_POLL_INTERVAL_MS="300",
+        # The reconciler at test speed: detection and Outlook checks every second, drift
+        # counted after 10 s (production: every minute / 15 minutes, and 24 h).
+        RECONCILE_INTERVAL_MS="1000",
+        RECONCILE_VERIFY_INTERVAL_MS="1000",
+        REPAIR_STALE_THRESHOLD_MS="10000",
     )
     env = stack_module.environment(ports, extra)
     log_dir = tmp_path_factory.mktemp("e2e-logs")

@@ -363,3 +363,89 @@ async def _at_least(
 ) -> list[dict[str, Any]] | None:
     items = await read()
     return items if len(items) >= n else None
+
+
+async def test_an_outlook_event_deleted_under_a_booking_is_noticed_and_repaired(
+    system: RunningStack,
+) -> None:
+    """Drift for real: the Outlook event is deleted in the (fake) Graph. The reconciler's check
+    of upcoming bookings notices, opens one calendar_event_missing job, repairs it through the
+    ensure command, and the calendar holds exactly one live event again; ops shows the job."""
+    from datetime import UTC, datetime, timedelta
+
+    graph = system.url("graph")
+    all_day = {
+        d: [{"start": "00:00", "end": "23:59"}]
+        for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    }
+    client = await signed_in(system, "coordinator@drift.example")
+    operator = await signed_in(system, "admin@example.com")  # a superadmin under make up
+    sandbox = httpx.AsyncClient(timeout=10, headers={"Authorization": "Bearer sandbox"})
+    public = httpx.AsyncClient(base_url=system.url("gateway"))
+    async with (
+        contextlib.aclosing(client),
+        contextlib.aclosing(operator),
+        contextlib.aclosing(sandbox),
+        contextlib.aclosing(public),
+    ):
+        assert (await client.post("/api/orgs", json={"name": "Drift"})).status_code == 201
+        await client.put(
+            "/api/scheduling/settings", json={"timeZone": "UTC", "workingHours": all_day}
+        )
+        today = datetime.now(UTC).date()
+        created = await client.post(
+            "/api/scheduling/requests",
+            json={
+                "candidate": {
+                    "name": "Lise Meitner",
+                    "email": "lise@candidates.example.com",
+                    "timeZone": "Europe/Vienna",
+                },
+                "title": "Physics interview",
+                "interviewers": [{"email": "otto@example.com"}],
+                "durationMinutes": 30,
+                "windowStart": today.isoformat(),
+                "windowEnd": (today + timedelta(days=5)).isoformat(),
+                "minimumNoticeMinutes": 600,
+            },
+        )
+        assert created.status_code == 201, created.text
+        token = created.json()["bookingUrl"].rsplit("/", 1)[-1]
+        offered = (await public.get(f"/api/public/bookings/{token}/slots")).json()["slots"]
+        booked = await public.post(
+            f"/api/public/bookings/{token}", json={"start": offered[0]["start"]}
+        )
+        assert booked.status_code == 201, booked.text
+        booking_id = booked.json()["booking"]["id"]
+
+        async def live_events() -> list[dict[str, Any]]:
+            state = (await sandbox.get(f"{graph}/_sandbox/state")).json()
+            events = state["events"].get("scheduling@example.com", [])
+            return [
+                e for e in events if not e["isCancelled"] and str(booking_id) in e["transactionId"]
+            ]
+
+        (first,) = await eventually(live_events)
+        deleted = await sandbox.delete(
+            f"{graph}/v1.0/users/scheduling@example.com/events/{first['id']}"
+        )
+        assert deleted.status_code == 204
+
+        async def recreated() -> list[dict[str, Any]] | None:
+            events = await live_events()
+            return events if events and events[0]["id"] != first["id"] else None
+
+        (again,) = await eventually(recreated, timeout=60)
+        assert again["onlineMeeting"]["joinUrl"]
+
+        async def job() -> dict[str, Any] | None:
+            r = await operator.get(
+                "/api/ops/reconciliation", params={"jobType": "calendar_event_missing"}
+            )
+            assert r.status_code == 200, r.text
+            mine = [j for j in r.json()["items"] if j["bookingId"] == booking_id]
+            return mine[0] if mine and mine[0]["status"] == "completed" else None
+
+        done = await eventually(job, timeout=30)
+        assert done["attempts"] >= 1
+        assert len(await live_events()) == 1
