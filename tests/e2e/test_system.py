@@ -150,9 +150,30 @@ async def test_killed_worker_is_reported_silent(system: RunningStack) -> None:
         return bool(sync) and not any(w["alive"] for w in sync)
 
     assert await eventually(silent, timeout=20)
-    # Back as `make up` would have it, for any test after this one.
-    proc = next(p for p in system.stack.procs if p.name == "scheduler-sync")
-    await system.stack.start([proc])
+    operator = await signed_in(system, "admin@example.com")  # a superadmin under make up
+    async with contextlib.aclosing(operator):
+
+        async def health() -> dict[str, Any]:
+            r = await operator.get("/api/ops/health")
+            assert r.status_code == 200, r.text
+            return dict(r.json())
+
+        async def critical() -> dict[str, Any] | None:
+            h = await health()
+            return h if h["status"] == "critical" else None
+
+        down = await eventually(critical, timeout=20)
+        assert any("scheduler-sync" in reason for reason in down["reasons"]), down
+        # Back as `make up` would have it, for any test after this one.
+        proc = next(p for p in system.stack.procs if p.name == "scheduler-sync")
+        await system.stack.start([proc])
+
+        async def recovered() -> dict[str, Any] | None:
+            h = await health()
+            silent_sync = any("scheduler-sync" in reason for reason in h["reasons"])
+            return h if h["status"] != "critical" and not silent_sync else None
+
+        await eventually(recovered, timeout=30)
 
 
 async def test_signed_icims_webhook_flows_to_a_reread_status_change_in_ops(
