@@ -77,6 +77,11 @@ async def system(
         RECONCILE_INTERVAL_MS="1000",
         RECONCILE_VERIFY_INTERVAL_MS="1000",
         REPAIR_STALE_THRESHOLD_MS="10000",
+        # Side-effect retries at test speed (production: 5 s and 30 s, growing 4x).
+        GRAPH_JOB_BACKOFF_SECONDS="0.2",
+        SYNC_BACKOFF_SECONDS="0.2",
+        GRAPH_JOBS_POLL_INTERVAL_MS="200",
+        SYNC_POLL_INTERVAL_MS="300",
     )
     env = stack_module.environment(ports, extra)
     log_dir = tmp_path_factory.mktemp("e2e-logs")

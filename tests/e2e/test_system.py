@@ -470,3 +470,95 @@ async def test_an_outlook_event_deleted_under_a_booking_is_noticed_and_repaired(
         done = await eventually(job, timeout=30)
         assert done["attempts"] >= 1
         assert len(await live_events()) == 1
+
+
+async def test_graph_refusing_events_flags_the_request_and_an_operator_dismisses_it(
+    system: RunningStack,
+) -> None:
+    """Graph down for calendar events for the whole attempt budget: the calendar job fails for
+    good, the request needs attention (scheduling and /api/ops/attention agree), an operator
+    dismisses it through /api/ops, and scheduling clears the flag recording who did."""
+    from datetime import UTC, datetime, timedelta
+
+    graph = system.url("graph")
+    all_day = {
+        d: [{"start": "00:00", "end": "23:59"}]
+        for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    }
+    client = await signed_in(system, "coordinator@outage.example")
+    operator = await signed_in(system, "admin@example.com")
+    sandbox = httpx.AsyncClient(timeout=10)
+    public = httpx.AsyncClient(base_url=system.url("gateway"))
+    async with (
+        contextlib.aclosing(client),
+        contextlib.aclosing(operator),
+        contextlib.aclosing(sandbox),
+        contextlib.aclosing(public),
+    ):
+        assert (await client.post("/api/orgs", json={"name": "Outage"})).status_code == 201
+        await client.put(
+            "/api/scheduling/settings", json={"timeZone": "UTC", "workingHours": all_day}
+        )
+        today = datetime.now(UTC).date()
+        created = await client.post(
+            "/api/scheduling/requests",
+            json={
+                "candidate": {
+                    "name": "Emmy Noether",
+                    "email": "emmy@candidates.example.com",
+                    "timeZone": "Europe/Berlin",
+                },
+                "title": "Algebra interview",
+                "interviewers": [{"email": "david@example.com"}],
+                "durationMinutes": 30,
+                "windowStart": today.isoformat(),
+                "windowEnd": (today + timedelta(days=5)).isoformat(),
+                "minimumNoticeMinutes": 600,
+            },
+        )
+        assert created.status_code == 201, created.text
+        request_id = created.json()["id"]
+        token = created.json()["bookingUrl"].rsplit("/", 1)[-1]
+        offered = (await public.get(f"/api/public/bookings/{token}/slots")).json()["slots"]
+        await sandbox.post(f"{graph}/_sandbox/faults", json={"status": 503, "path": "/events"})
+        try:
+            booked = await public.post(
+                f"/api/public/bookings/{token}", json={"start": offered[0]["start"]}
+            )
+            assert booked.status_code == 201, booked.text
+
+            async def flagged() -> dict[str, Any] | None:
+                r = await operator.get("/api/ops/attention")
+                assert r.status_code == 200, r.text
+                mine = [i for i in r.json()["items"] if i["requestId"] == request_id]
+                return mine[0] if mine else None
+
+            item = await eventually(flagged, timeout=60)
+            assert "Calendar event creation failed" in [r["reason"] for r in item["reasons"]]
+            detail = (await client.get(f"/api/scheduling/requests/{request_id}")).json()
+            assert detail["needsAttention"] is True
+        finally:
+            await sandbox.post(f"{graph}/_sandbox/faults", json={"clear": True})
+
+        dismissed = await operator.post(
+            f"/api/ops/attention/{request_id}/dismiss", json={"note": "Graph is back"}
+        )
+        assert dismissed.status_code == 202, dismissed.text  # scheduling confirms it later
+
+        async def cleared() -> dict[str, Any] | None:
+            d = (await client.get(f"/api/scheduling/requests/{request_id}")).json()
+            return d if d["needsAttention"] is False else None
+
+        await eventually(cleared, timeout=30)
+        audit = (await client.get(f"/api/scheduling/requests/{request_id}/audit")).json()
+        entries = audit["items"] if isinstance(audit, dict) else audit
+        dismissal = [e for e in entries if e["action"] == "attention_dismissed"]
+        assert dismissal and dismissal[0]["actorEmail"] == "admin@example.com", dismissal
+
+        async def confirmed() -> dict[str, Any] | None:
+            r = await operator.get(f"/api/ops/attention/{request_id}")
+            item = r.json()
+            item = item.get("item", item)
+            return item if item["dismissalConfirmed"] else None
+
+        await eventually(confirmed, timeout=30)

@@ -117,6 +117,9 @@ class Settings(KitSettings):
     graph_jobs_poll_interval_ms: int = Field(default=500, ge=50)
     graph_job_max_attempts: int = Field(default=5, ge=1, le=50)
     sync_max_attempts: int = Field(default=3, ge=1, le=50)
+    # First retry delay; each later one is 4x longer (capped at an hour).
+    graph_job_backoff_seconds: float = Field(default=5.0, gt=0)
+    sync_backoff_seconds: float = Field(default=30.0, gt=0)
     webhook_max_body_bytes: int = Field(default=1_048_576, ge=1024)
     webhook_max_decoded_bytes: int = Field(default=5_242_880, ge=1024)
     webhook_duplicate_window_hours: float = Field(default=24.0, gt=0)

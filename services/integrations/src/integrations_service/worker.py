@@ -83,7 +83,11 @@ def runner(ctx: WorkerContext, queue: str, d: Deps, *, batch: int) -> JobRunner:
         kinds=graph_kinds(d) if queue == "graph" else icims_kinds(d),
         batch_size=batch,
         lease_seconds=settings.job_lease_seconds,
-        backoff_seconds=5.0 if queue == "graph" else 30.0,
+        backoff_seconds=(
+            settings.graph_job_backoff_seconds
+            if queue == "graph"
+            else settings.sync_backoff_seconds
+        ),
     )
 
 
