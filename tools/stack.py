@@ -125,6 +125,10 @@ def environment(
     env.setdefault("ICIMS_CLIENT_ID", "scheduler-dev")
     env.setdefault("ICIMS_CLIENT_SECRET", "scheduler-dev-secret")
     env.setdefault("ICIMS_NOTE_FIELD", "schedulingnotes")
+    # The sandbox's customer: notes for any application id land in the fake (which creates
+    # workflows on first use under `make up`); the booking moves it to "Interview scheduled".
+    env.setdefault("ICIMS_CUSTOMER_ID", "1000")
+    env.setdefault("ICIMS_SCHEDULED_STATUS_ID", "C60000")
     # The fake Graph stands in for graph.microsoft.com: any bearer token, every mailbox exists.
     env.setdefault("GRAPH_BASE_URL", f"http://127.0.0.1:{ports['graph']}")
     env.setdefault("GRAPH_STATIC_TOKEN", "sandbox-graph-token")

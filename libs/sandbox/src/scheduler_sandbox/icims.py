@@ -50,7 +50,9 @@ class IcimsState:
         self.faults = Faults()
 
 
-def create_app(daily_quota: int = 10_000) -> FastAPI:
+def create_app(daily_quota: int = 10_000, *, auto_provision: bool = False) -> FastAPI:
+    """`auto_provision` (the `make up` sandbox): an applicant workflow nobody seeded exists on
+    first use, so a coordinator can type any application id and watch its notes arrive."""
     app = FastAPI(title="fake iCIMS")
     st = IcimsState(daily_quota)
     app.state.icims = st
@@ -88,6 +90,8 @@ def create_app(daily_quota: int = 10_000) -> FastAPI:
         if (refused := await guard(request, cid)) is not None:
             return refused
         workflow = st.workflows.get((cid, wid))
+        if workflow is None and auto_provision:
+            workflow = st.workflows[(cid, wid)] = {"status": {"id": "C1", "value": "New"}}
         if workflow is None:
             return _error(404, 2, f"Applicant workflow {wid} not found")
         return JSONResponse(workflow)
@@ -97,6 +101,8 @@ def create_app(daily_quota: int = 10_000) -> FastAPI:
         if (refused := await guard(request, cid)) is not None:
             return refused
         workflow = st.workflows.get((cid, wid))
+        if workflow is None and auto_provision:
+            workflow = st.workflows[(cid, wid)] = {"status": {"id": "C1", "value": "New"}}
         if workflow is None:
             return _error(404, 2, f"Applicant workflow {wid} not found")
         try:
@@ -220,5 +226,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="sandbox-icims")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8102)
+    parser.add_argument(
+        "--no-provision", action="store_true", help="unknown workflows answer 404, as iCIMS does"
+    )
     args = parser.parse_args()
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(
+        create_app(auto_provision=not args.no_provision),
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+    )
