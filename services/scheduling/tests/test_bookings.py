@@ -279,6 +279,10 @@ async def test_public_links_refuse_unknown_and_bad_input(world: World) -> None:
         f"/api/public/bookings/{token}/slots", params={"tz": "Nowhere/X"}
     )
     assert bad_zone.status_code == 400 and bad_zone.json()["error"]["code"] == "invalid_time_zone"
+    far = await world.api.get(
+        f"/api/public/bookings/{token}/slots", params={"start": "9999-12-30", "end": "9999-12-31"}
+    )
+    assert far.status_code == 200 and far.json()["slots"] == []
     naive = await world.api.post(
         f"/api/public/bookings/{token}", json={"start": "2030-01-01T10:00"}
     )

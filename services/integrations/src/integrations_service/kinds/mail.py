@@ -18,6 +18,7 @@ from scheduler_contracts.events.integrations import IntegrationsAttentionFlagged
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from integrations_service.bookings import repository as bookings
+from integrations_service.connections.service import OrgConnections
 from integrations_service.graph.adapter import Attachment, MailSpec
 from integrations_service.graph.errors import GraphError
 from integrations_service.ics import calendar_file
@@ -45,8 +46,14 @@ class _MailKind:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
 
-    async def _send(self, job: Job, organizer: str | None, spec: MailSpec) -> Completion:
-        conns = await self.deps.connections(job.org_id)
+    async def _send(
+        self,
+        job: Job,
+        organizer: str | None,
+        spec: MailSpec,
+        conns: OrgConnections | None = None,
+    ) -> Completion:
+        conns = conns or await self.deps.connections(job.org_id)
         mailbox = (organizer or "").lower() or conns.graph.organizer_mailbox
         if not mailbox:
             raise JobFailed(
@@ -187,7 +194,7 @@ class CandidateNotice(_MailKind):
             body_html=body,
             attachments=[Attachment("interview.ics", "text/calendar; charset=utf-8", ics)],
         )
-        return await self._send(job, booking.organizer_email, spec)
+        return await self._send(job, booking.organizer_email, spec, conns)
 
 
 class CoordinatorNotice(_MailKind):
@@ -215,6 +222,5 @@ class CoordinatorNotice(_MailKind):
             kind=job.payload["notice"],
             join_url=record.teams_join_url if record else None,
         )
-        return await self._send(
-            job, booking.organizer_email, MailSpec(to=[(to, None)], subject=subject, body_html=body)
-        )
+        spec = MailSpec(to=[(to, None)], subject=subject, body_html=body)
+        return await self._send(job, booking.organizer_email, spec, conns)

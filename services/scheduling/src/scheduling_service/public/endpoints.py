@@ -133,6 +133,12 @@ async def slots(
     data = await availability.combine(stored)
     result = compute_slots(data.rules, data.people, now)
     tzinfo = ZoneInfo(zone)
+    # Nothing is offered outside the request's window, so the asked range is clipped to it
+    # (which also keeps an extreme date like 9999-12-31 from overflowing into a 500).
+    if (start and start > row.window_end) or (end and end < row.window_start):
+        return SlotsOut(time_zone=zone, slots=[])
+    start = max(start, row.window_start) if start else None
+    end = min(end, row.window_end) if end else None
     lo = datetime.combine(start, time(0), tzinfo) if start else None
     hi = datetime.combine(end + timedelta(days=1), time(0), tzinfo) if end else None
     chosen = [
