@@ -193,3 +193,55 @@ async def test_an_event_deleted_in_outlook_is_found_and_a_repair_opened(
     assert await world.jobs_of(kept_request) == []
     assert await world.jobs_of(far_request) == []
     assert not (await detector.run()).created  # one open job per (request, type)
+
+
+async def test_a_comparison_restating_the_record_does_not_undo_a_verified_missing_event(
+    outlook: Outlook,
+    sessions: async_sessionmaker[AsyncSession],
+    jobs: JobService,
+    clock: Clock,
+) -> None:
+    """Integrations' record still says "present" for an event deleted in Outlook (only Graph
+    knows); the periodic comparison restates that record with a newer timestamp. It must not
+    turn the verified 'missing' back into 'present' (the drift would vanish unrepaired); a
+    recreated event (new id) does move it on."""
+    from reconciler_service.projection import repository as projection
+    from reconciler_service.projection.facts import CalendarFact
+
+    world = World(sessions, jobs)
+    request_id, booking_id, graph_id = await booked_with_event(
+        world, outlook, starts_in=timedelta(days=1), ago=timedelta(days=3)
+    )
+    async with httpx.AsyncClient(base_url=outlook.graph_url, timeout=10) as graph:
+        r = await graph.delete(f"/v1.0/users/{ORGANIZER}/events/{graph_id}", headers=AUTH)
+        assert r.status_code == 204, r.text
+    async with httpx.AsyncClient(timeout=10) as http:
+        owners = OwnersClient(
+            http,
+            scheduling_url="http://scheduling.invalid",
+            integrations_url=outlook.integrations_url,
+            secret=DEV_INTERNAL_TOKEN_SECRET,
+        )
+        clock.advance(timedelta(minutes=5))  # past the previous test's pass
+        await Verifier(sessions, owners, interval=timedelta(0), clock=clock).run()
+    assert (await projected(sessions, booking_id)).calendar_state == "missing"
+
+    def restated(event_id: str) -> CalendarFact:
+        return CalendarFact(
+            booking_id=booking_id,
+            org_id=world.org,
+            request_id=request_id,
+            state="present",
+            seen_at=datetime.now(UTC) + timedelta(hours=1),
+            graph_event_id=event_id,
+            revision=1,
+        )
+
+    async with unit_of_work(sessions) as s:
+        await projection.apply_calendar(s, [restated(graph_id)], from_record=True)
+    assert (await projected(sessions, booking_id)).calendar_state == "missing"
+
+    async with unit_of_work(sessions) as s:
+        await projection.apply_calendar(s, [restated("recreated-event")], from_record=True)
+    row = await projected(sessions, booking_id)
+    assert (row.calendar_state, row.graph_event_id) == ("present", "recreated-event")

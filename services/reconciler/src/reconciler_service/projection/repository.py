@@ -102,6 +102,12 @@ ON CONFLICT (booking_id) DO UPDATE SET
     updated_at = now()
 WHERE b.org_id = excluded.org_id
   AND (b.calendar_seen_at IS NULL OR excluded.calendar_seen_at >= b.calendar_seen_at)
+  -- Integrations' record cannot see an event deleted in Outlook: a comparison restating
+  -- "present" for the very event Graph reported gone must not undo the verify pass's mark.
+  AND NOT (CAST(:keep_missing AS boolean) AND b.calendar_state = 'missing'
+           AND excluded.calendar_state = 'present'
+           AND b.graph_event_id IS NOT DISTINCT FROM excluded.graph_event_id
+           AND b.calendar_revision IS NOT DISTINCT FROM excluded.calendar_revision)
   AND (b.calendar_state IS DISTINCT FROM excluded.calendar_state
        OR (excluded.graph_event_id IS NOT NULL
            AND b.graph_event_id IS DISTINCT FROM excluded.graph_event_id)
@@ -219,13 +225,19 @@ async def apply_requests(session: AsyncSession, facts: Sequence[RequestFact]) ->
     return _ids(await session.execute(_REQUESTS, {"rows": _rows(newest.values())}))
 
 
-async def apply_calendar(session: AsyncSession, facts: Sequence[CalendarFact]) -> set[uuid.UUID]:
+async def apply_calendar(
+    session: AsyncSession, facts: Sequence[CalendarFact], *, from_record: bool = False
+) -> set[uuid.UUID]:
+    """`from_record`: the facts restate integrations' record (the comparison), which cannot
+    know of an event deleted in Outlook, so they leave a verified 'missing' for that same event
+    (same id and revision) alone; an event of integrations (a recreated or updated event) or
+    a new event id still moves it on."""
     if not facts:
         return set()
     newest = {f.booking_id: f for f in sorted(facts, key=lambda f: f.seen_at)}
     rows = _rows(newest.values())
     await session.execute(_REQUEST_PLACEHOLDERS, {"rows": rows})
-    return _ids(await session.execute(_CALENDAR, {"rows": rows}))
+    return _ids(await session.execute(_CALENDAR, {"rows": rows, "keep_missing": from_record}))
 
 
 async def apply_notes(session: AsyncSession, facts: Sequence[NoteFact]) -> set[uuid.UUID]:

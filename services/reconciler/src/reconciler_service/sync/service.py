@@ -245,7 +245,7 @@ class Comparison:
         }
         touched |= await projection.apply_requests(session, list(requests.values()))
         calendar, notes = side_effect_facts(owned, effects)
-        touched |= await projection.apply_calendar(session, calendar)
+        touched |= await projection.apply_calendar(session, calendar, from_record=True)
         touched |= await projection.apply_notes(session, notes)
         await projection.refresh_requests(session, touched)
         await self.jobs.recheck(session, touched, None)
