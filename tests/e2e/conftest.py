@@ -54,8 +54,13 @@ class RunningStack:
 
 @pytest.fixture(scope="module")
 async def system(
-    make_database: MakeDatabase, broker: BrokerUnderTest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    make_database: MakeDatabase,
+    broker: BrokerUnderTest,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[RunningStack]:
+    """One running system per test module; a module may set `STACK_ENV` (a dict) to run it
+    with other settings."""
     stack_module = load_stack()
     urls = {s: await make_database(s, f"{s}_service:migrations") for s in stack_module.SERVICES}
     names = [*stack_module.SERVICES, "oidc", "graph", "icims"]
@@ -82,7 +87,16 @@ async def system(
         SYNC_BACKOFF_SECONDS="0.2",
         GRAPH_JOBS_POLL_INTERVAL_MS="200",
         SYNC_POLL_INTERVAL_MS="300",
+        WEBHOOK_BACKOFF_SECONDS="0.2",
+        # Repairs at test speed: the comparison with the owners every second, three attempts
+        # 0.5 s / 1 s / 2 s apart at most (production: 10 min; five attempts from a minute).
+        RECONCILE_SYNC_INTERVAL_MS="1000",
+        RECONCILE_REPAIR_INTERVAL_MS="300",
+        RECONCILE_MAX_ATTEMPTS="3",
+        RECONCILE_BACKOFF_BASE_MS="500",
+        RECONCILE_BACKOFF_MAX_MS="4000",
     )
+    extra.update(getattr(request.module, "STACK_ENV", {}))
     env = stack_module.environment(ports, extra)
     log_dir = tmp_path_factory.mktemp("e2e-logs")
     stack = stack_module.Stack(stack_module.processes(ports), env, log_dir=log_dir)

@@ -562,3 +562,230 @@ async def test_graph_refusing_events_flags_the_request_and_an_operator_dismisses
             return item if item["dismissalConfirmed"] else None
 
         await eventually(confirmed, timeout=30)
+
+
+ALL_DAY = {
+    d: [{"start": "00:00", "end": "23:59"}]
+    for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+}
+
+
+async def _booked_request(
+    system: RunningStack,
+    client: httpx.AsyncClient,
+    *,
+    org: str,
+    candidate: str,
+    application: str | None = None,
+) -> tuple[str, str]:
+    """A new org whose interviewers are free around the clock, a request (on an iCIMS
+    application if given), booked by the candidate at the first offered slot: (request, booking).
+    """
+    from datetime import UTC, datetime, timedelta
+
+    assert (await client.post("/api/orgs", json={"name": org})).status_code == 201
+    await client.put("/api/scheduling/settings", json={"timeZone": "UTC", "workingHours": ALL_DAY})
+    today = datetime.now(UTC).date()
+    body: dict[str, Any] = {
+        "candidate": {
+            "name": candidate.title(),
+            "email": f"{candidate}@candidates.example.com",
+            "timeZone": "Europe/Paris",
+        },
+        "title": f"{org} interview",
+        "interviewers": [{"email": f"panel-{candidate}@example.com"}],
+        "durationMinutes": 30,
+        "windowStart": today.isoformat(),
+        "windowEnd": (today + timedelta(days=5)).isoformat(),
+        "minimumNoticeMinutes": 600,
+    }
+    if application:
+        body["icimsApplicationId"] = application
+    created = await client.post("/api/scheduling/requests", json=body)
+    assert created.status_code == 201, created.text
+    token = created.json()["bookingUrl"].rsplit("/", 1)[-1]
+    async with httpx.AsyncClient(base_url=system.url("gateway")) as public:
+        offered = (await public.get(f"/api/public/bookings/{token}/slots")).json()["slots"]
+        booked = await public.post(
+            f"/api/public/bookings/{token}", json={"start": offered[0]["start"]}
+        )
+    assert booked.status_code == 201, booked.text
+    return created.json()["id"], booked.json()["booking"]["id"]
+
+
+async def _jobs(
+    operator: httpx.AsyncClient, request_id: str, job_type: str
+) -> list[dict[str, Any]]:
+    r = await operator.get("/api/ops/reconciliation", params={"jobType": job_type, "limit": 100})
+    assert r.status_code == 200, r.text
+    return [j for j in r.json()["items"] if j["requestId"] == request_id]
+
+
+async def _notes_for(
+    sandbox: httpx.AsyncClient, system: RunningStack, application: str, booking_id: str
+) -> list[dict[str, Any]]:
+    state = (await sandbox.get(f"{system.url('icims')}/_sandbox/state")).json()
+    workflow = next(w for w in state["workflows"] if w["id"] == application)
+    return [n for n in workflow.get("schedulingnotes", []) if booking_id in n["note"]]
+
+
+async def test_a_note_write_that_failed_is_found_and_repaired_once(system: RunningStack) -> None:
+    """iCIMS refuses every call while the booking's note is written, for the whole attempt
+    budget of scheduler-sync: no note, the request flagged. iCIMS comes back; once the booking
+    has gone without a note past REPAIR_STALE_THRESHOLD_MS the reconciler opens one
+    icims_note_missing job, repairs it through the ensure command, and the application holds
+    exactly one note for the booking."""
+    from .conftest import ICIMS_CUSTOMER
+
+    icims = system.url("icims")
+    client = await signed_in(system, "coordinator@notes.example")
+    operator = await signed_in(system, "admin@example.com")
+    sandbox = httpx.AsyncClient(timeout=10)
+    async with contextlib.aclosing(client), contextlib.aclosing(operator):
+        async with contextlib.aclosing(sandbox):
+            await sandbox.post(
+                f"{icims}/_sandbox/seed",
+                json={"customerId": ICIMS_CUSTOMER, "workflows": [{"id": "WF-N1"}]},
+            )
+            await sandbox.post(
+                f"{icims}/_sandbox/faults", json={"status": 503, "key": ICIMS_CUSTOMER}
+            )
+            try:
+                request_id, booking_id = await _booked_request(
+                    system, client, org="Notes", candidate="rosalind", application="WF-N1"
+                )
+
+                async def flagged() -> list[str] | None:
+                    d = (await client.get(f"/api/scheduling/requests/{request_id}")).json()
+                    return d["booking"]["noteStatus"] if d["needsAttention"] else None
+
+                assert await eventually(flagged, timeout=60) == "failed"
+                assert await _notes_for(sandbox, system, "WF-N1", booking_id) == []
+            finally:
+                await sandbox.post(f"{icims}/_sandbox/faults", json={"clear": True})
+
+            async def repaired() -> dict[str, Any] | None:
+                jobs = await _jobs(operator, request_id, "icims_note_missing")
+                return jobs[0] if jobs and jobs[0]["status"] == "completed" else None
+
+            job = await eventually(repaired, timeout=90)
+            assert job["attempts"] >= 1
+            notes = await _notes_for(sandbox, system, "WF-N1", booking_id)
+            assert len(notes) == 1 and "Interview booked" in notes[0]["note"], notes
+            # Detection keeps running every second: still one job, still one note.
+            await asyncio.sleep(3)
+            assert len(await _jobs(operator, request_id, "icims_note_missing")) == 1
+            assert len(await _notes_for(sandbox, system, "WF-N1", booking_id)) == 1
+
+
+async def test_a_request_status_forced_inconsistent_is_repaired(system: RunningStack) -> None:
+    """The request's status is changed under scheduling's feet (no event: as a bug or a manual
+    UPDATE would): 'open' while its booking is confirmed. The reconciler's comparison with
+    scheduling sees it, opens one state_mismatch job, and the repair command moves the request
+    back to 'booked' through scheduling's own transition (audited)."""
+    from servicekit.db import create_engine, create_sessionmaker, unit_of_work
+    from sqlalchemy import text
+
+    client = await signed_in(system, "coordinator@mismatch.example")
+    operator = await signed_in(system, "admin@example.com")
+    async with contextlib.aclosing(client), contextlib.aclosing(operator):
+        request_id, _ = await _booked_request(system, client, org="Mismatch", candidate="chien")
+
+        async def booked() -> bool:
+            d = (await client.get(f"/api/scheduling/requests/{request_id}")).json()
+            return d["status"] == "booked" and d["booking"]["calendarStatus"] == "created"
+
+        await eventually(booked, timeout=30)
+        engine = create_engine(system.env["SCHEDULING_DATABASE_URL"], pool_size=1)
+        try:
+            async with unit_of_work(create_sessionmaker(engine)) as s:
+                await s.execute(
+                    text(
+                        "UPDATE scheduling_requests SET status = 'open', updated_at = now()"
+                        " WHERE id = :id"
+                    ),
+                    {"id": request_id},
+                )
+        finally:
+            await engine.dispose()
+        assert (await client.get(f"/api/scheduling/requests/{request_id}")).json()[
+            "status"
+        ] == "open"
+
+        async def repaired() -> dict[str, Any] | None:
+            jobs = await _jobs(operator, request_id, "state_mismatch")
+            return jobs[0] if jobs and jobs[0]["status"] == "completed" else None
+
+        job = await eventually(repaired, timeout=60)
+        assert job["attempts"] >= 1
+        detail = (await client.get(f"/api/scheduling/requests/{request_id}")).json()
+        assert detail["status"] == "booked"
+        audit = (await client.get(f"/api/scheduling/requests/{request_id}/audit")).json()
+        entries = audit["items"] if isinstance(audit, dict) else audit
+        assert any(e["toStatus"] == "booked" and e["fromStatus"] == "open" for e in entries), (
+            entries
+        )
+        assert len(await _jobs(operator, request_id, "state_mismatch")) == 1
+
+
+async def test_repairs_against_an_icims_down_for_good_fail_and_flag_then_are_dismissed(
+    system: RunningStack,
+) -> None:
+    """iCIMS down for the whole test: the reconciler's repair attempts fail one after another
+    (backing off in between), the job ends failed, the request is flagged "Reconciliation
+    failed" and shows in /api/ops/attention; an operator dismisses it and scheduling clears the
+    flag recording who did. No second job opens for the same drift meanwhile."""
+    from .conftest import ICIMS_CUSTOMER
+
+    icims = system.url("icims")
+    client = await signed_in(system, "coordinator@down.example")
+    operator = await signed_in(system, "admin@example.com")
+    sandbox = httpx.AsyncClient(timeout=10)
+    async with contextlib.aclosing(client), contextlib.aclosing(operator):
+        async with contextlib.aclosing(sandbox):
+            await sandbox.post(
+                f"{icims}/_sandbox/seed",
+                json={"customerId": ICIMS_CUSTOMER, "workflows": [{"id": "WF-D1"}]},
+            )
+            await sandbox.post(
+                f"{icims}/_sandbox/faults", json={"status": 503, "key": ICIMS_CUSTOMER}
+            )
+            try:
+                request_id, booking_id = await _booked_request(
+                    system, client, org="Down", candidate="barbara", application="WF-D1"
+                )
+
+                async def failed() -> dict[str, Any] | None:
+                    jobs = await _jobs(operator, request_id, "icims_note_missing")
+                    return jobs[0] if jobs and jobs[0]["status"] == "failed" else None
+
+                job = await eventually(failed, timeout=120)
+                assert job["attempts"] == 3 and job["lastError"], job
+
+                async def flagged() -> dict[str, Any] | None:
+                    r = await operator.get("/api/ops/attention")
+                    assert r.status_code == 200, r.text
+                    mine = [i for i in r.json()["items"] if i["requestId"] == request_id]
+                    reasons = {x["reason"] for x in mine[0]["reasons"]} if mine else set()
+                    return mine[0] if "Reconciliation failed" in reasons else None
+
+                await eventually(flagged, timeout=30)
+                assert len(await _jobs(operator, request_id, "icims_note_missing")) == 1
+                assert await _notes_for(sandbox, system, "WF-D1", booking_id) == []
+
+                dismissed = await operator.post(
+                    f"/api/ops/attention/{request_id}/dismiss", json={"note": "iCIMS outage"}
+                )
+                assert dismissed.status_code == 202, dismissed.text
+
+                async def cleared() -> dict[str, Any] | None:
+                    d = (await client.get(f"/api/scheduling/requests/{request_id}")).json()
+                    return d if d["needsAttention"] is False else None
+
+                await eventually(cleared, timeout=30)
+            finally:
+                await sandbox.post(f"{icims}/_sandbox/faults", json={"clear": True})
+        audit = (await client.get(f"/api/scheduling/requests/{request_id}/audit")).json()
+        entries = audit["items"] if isinstance(audit, dict) else audit
+        dismissal = [e for e in entries if e["action"] == "attention_dismissed"]
+        assert dismissal and dismissal[-1]["actorEmail"] == "admin@example.com", dismissal

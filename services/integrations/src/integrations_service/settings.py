@@ -120,6 +120,8 @@ class Settings(KitSettings):
     # First retry delay; each later one is 4x longer (capped at an hour).
     graph_job_backoff_seconds: float = Field(default=5.0, gt=0)
     sync_backoff_seconds: float = Field(default=30.0, gt=0)
+    # Webhook processing retries: 30 s, then 2 min (4x per attempt; 3 attempts in all).
+    webhook_backoff_seconds: float = Field(default=30.0, gt=0)
     webhook_max_body_bytes: int = Field(default=1_048_576, ge=1024)
     webhook_max_decoded_bytes: int = Field(default=5_242_880, ge=1024)
     webhook_duplicate_window_hours: float = Field(default=24.0, gt=0)

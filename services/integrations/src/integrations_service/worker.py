@@ -170,7 +170,12 @@ def _webhook_loops(ctx: WorkerContext) -> Sequence[Loop]:
     translate = Translator(d.resolver, d.clients)
 
     async def one_pass() -> str | None:
-        summary = await process_batch(ctx.sessions, translate, batch_size=batch)
+        summary = await process_batch(
+            ctx.sessions,
+            translate,
+            batch_size=batch,
+            backoff_seconds=settings.webhook_backoff_seconds,
+        )
         return str(summary) if summary.claimed else None
 
     return [Loop("webhook-process", one_pass, settings.webhook_interval_seconds)]

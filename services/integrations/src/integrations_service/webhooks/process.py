@@ -71,8 +71,9 @@ class Summary:
         )
 
 
-def backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=min(30 * 4 ** (attempts - 1), 3600))
+def backoff(attempts: int, base_seconds: float = 30.0) -> timedelta:
+    """The wait before attempt `attempts + 1`: base, then 4x per attempt, at most an hour."""
+    return timedelta(seconds=min(base_seconds * 4 ** (attempts - 1), 3600))
 
 
 _CLAIM = text("""
@@ -150,12 +151,15 @@ class _LostClaim(Exception):
 
 
 async def _record_failure(
-    sessions: async_sessionmaker[AsyncSession], delivery: Delivery, error: Exception
+    sessions: async_sessionmaker[AsyncSession],
+    delivery: Delivery,
+    error: Exception,
+    backoff_seconds: float = 30.0,
 ) -> bool:
     """Back to `received` with a later `next_attempt_at`, or `failed` for good. True if final."""
     final = delivery.attempts >= MAX_ATTEMPTS
     message = f"{type(error).__name__}: {error}"[:2000]
-    next_at = None if final else datetime.now(UTC) + backoff(delivery.attempts)
+    next_at = None if final else datetime.now(UTC) + backoff(delivery.attempts, backoff_seconds)
     async with unit_of_work(sessions) as session:
         done = await session.execute(
             update(W)
@@ -226,7 +230,11 @@ async def fail_exhausted(sessions: async_sessionmaker[AsyncSession]) -> int:
 
 
 async def process_batch(
-    sessions: async_sessionmaker[AsyncSession], translate: Translate, *, batch_size: int
+    sessions: async_sessionmaker[AsyncSession],
+    translate: Translate,
+    *,
+    batch_size: int,
+    backoff_seconds: float = 30.0,
 ) -> Summary:
     summary = Summary()
     summary.failed += await fail_exhausted(sessions)
@@ -245,7 +253,7 @@ async def process_batch(
             log.warning("webhook %s: claim lost to a newer attempt", delivery.id)
         except Exception as exc:
             log.warning("webhook %s attempt %d failed: %s", delivery.id, delivery.attempts, exc)
-            if await _record_failure(sessions, delivery, exc):
+            if await _record_failure(sessions, delivery, exc, backoff_seconds):
                 summary.failed += 1
             else:
                 summary.retrying += 1
