@@ -4,7 +4,8 @@ No Docker and no database: the compose file is checked against the official Comp
 (the copy check-jsonschema ships, so no network), and its commands, ports, dependencies and
 environment against each service's pyproject.toml, CLI and Settings class. Renaming a console
 script, a worker, a package or a port, or adding a service, a worker, a secret or a loopback
-default without updating the compose file, fails here.
+default without updating the compose file, fails here. The `sandbox` profile and
+deploy/docker/sandbox.env are checked against what tools/stack.py (`make up`) runs.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ from servicekit.settings import _PREFIX_ONLY, KitSettings
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "deploy" / "docker" / "Dockerfile"
+SANDBOX_DOCKERFILE = ROOT / "deploy" / "docker" / "Dockerfile.sandbox"
+SANDBOX_ENV_FILE = ROOT / "deploy" / "docker" / "sandbox.env"
+SANDBOX_PYPROJECT = ROOT / "libs" / "sandbox" / "pyproject.toml"
+STACK_SCRIPT = ROOT / "tools" / "stack.py"
 HEALTHCHECK_SCRIPT = ROOT / "deploy" / "docker" / "healthcheck.py"
 
 # DESIGN.md, "Dev ports".
@@ -46,7 +51,10 @@ DESIGN_PORTS = {
     "reconciler": 8003,
     "ops": 8004,
 }
-INFRA = {"postgres", "rabbitmq"}
+INFRA = {"postgres", "rabbitmq", "jaeger"}
+SANDBOX_PROFILE = "sandbox"
+# OTLP/HTTP: servicekit.telemetry posts to <endpoint>/v1/traces.
+OTLP_HTTP_PORT = 4318
 # Browser-facing: `localhost` is the right value for a local compose run.
 BROWSER_FACING_FIELDS = {"public_base_url"}
 LOOPBACK = re.compile(r"(127\.0\.0\.1|localhost)")
@@ -96,9 +104,34 @@ def image_service(name: str) -> str:
     return str(services()[name]["build"]["args"]["SERVICE"])
 
 
+def built_from(spec: dict[str, Any], dockerfile: Path) -> bool:
+    build = spec.get("build")
+    return bool(build) and (ROOT / build["dockerfile"]).resolve() == dockerfile.resolve()
+
+
 def app_services() -> dict[str, str]:
-    """compose service name -> services/<svc> of its image, for every service built here."""
-    return {name: image_service(name) for name, spec in services().items() if "build" in spec}
+    """compose service name -> services/<svc> of its image, for every service image built here."""
+    return {
+        name: image_service(name)
+        for name, spec in services().items()
+        if built_from(spec, DOCKERFILE)
+    }
+
+
+def sandbox_services() -> dict[str, dict[str, Any]]:
+    """The dev sandbox's servers (deploy/docker/Dockerfile.sandbox)."""
+    return {name: spec for name, spec in services().items() if built_from(spec, SANDBOX_DOCKERFILE)}
+
+
+@cache
+def stack_module() -> ModuleType:
+    """tools/stack.py, what `make up` runs."""
+    spec = importlib.util.spec_from_file_location("deploy_tools_stack", STACK_SCRIPT)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
 
 
 def role(name: str) -> str:
@@ -125,11 +158,11 @@ def env_names(cls: type[KitSettings], field: str) -> set[str]:
     return names
 
 
-def dockerfile_instructions() -> list[tuple[str, str]]:
+def dockerfile_instructions(path: Path = DOCKERFILE) -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) in order, continuation lines joined, comments dropped."""
     logical: list[str] = []
     pending = ""
-    for raw in DOCKERFILE.read_text().splitlines():
+    for raw in path.read_text().splitlines():
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -146,8 +179,8 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
     return out
 
 
-def runtime_stage() -> list[tuple[str, str]]:
-    instructions = dockerfile_instructions()
+def runtime_stage(path: Path = DOCKERFILE) -> list[tuple[str, str]]:
+    instructions = dockerfile_instructions(path)
     last_from = max(i for i, (ins, _) in enumerate(instructions) if ins == "FROM")
     return instructions[last_from:]
 
@@ -202,7 +235,7 @@ def test_the_compose_schema_rejects_a_broken_file() -> None:
 def test_every_service_folder_has_an_image_an_api_and_a_migration() -> None:
     folders = {p.parent.name for p in (ROOT / "services").glob("*/pyproject.toml")}
     assert folders == set(DESIGN_PORTS), "a service folder without a DESIGN.md port, or vice versa"
-    assert set(services()) - set(app_services()) == INFRA
+    assert set(services()) - set(app_services()) - set(sandbox_services()) == INFRA
     for svc in DESIGN_PORTS:
         apis = [n for n, s in app_services().items() if s == svc and role(n) == "api"]
         migrations = [n for n, s in app_services().items() if s == svc and role(n) == "migrate"]
@@ -494,3 +527,153 @@ def test_health_probe_asks_the_port_the_service_settings_resolve(health_server: 
     assert run_probe(env, "/metrics") == 1  # not a health route
     assert run_probe({**env, "OPS_PORT": str(free_port())}, "/healthz") == 1  # nothing listens
     assert run_probe({k: v for k, v in env.items() if k != "SCHEDULER_SERVICE"}) == 1
+
+
+# --- the dev sandbox (profile `sandbox`) ------------------------------------------------------
+
+
+def sandbox_procs() -> dict[str, Any]:
+    """tools/stack.py's sandbox processes by name (sandbox-oidc, sandbox-graph, ...)."""
+    return {p.name: p for p in stack_module().processes() if p.service == "sandbox"}
+
+
+def sandbox_host(url: str) -> str:
+    """A make-up URL on a sandbox port, as the compose network names that server."""
+    ports = stack_module().DEFAULT_PORTS
+    for name in ("oidc", "graph", "icims"):
+        url = url.replace(f"127.0.0.1:{ports[name]}", f"sandbox-{name}:{ports[name]}")
+    return url
+
+
+def test_the_sandbox_profile_runs_every_sandbox_server_of_make_up() -> None:
+    procs = sandbox_procs()
+    assert procs, "tools/stack.py starts no sandbox server?"
+    assert set(sandbox_services()) == set(procs), "compose and `make up` sandboxes differ"
+    scripts = pyproject(SANDBOX_PYPROJECT)["project"]["scripts"]
+    for name, proc in procs.items():
+        spec = services()[name]
+        assert spec.get("profiles") == [SANDBOX_PROFILE], f"{name}: only in the sandbox profile"
+        assert spec["image"] == "interview-scheduler/sandbox:local", f"{name}: one sandbox image"
+        assert spec["build"]["context"] == ".", name
+        command = spec["command"]
+        script = Path(proc.argv[0]).name
+        assert command[0] == script and script in scripts, f"{name}: {command}"
+        # make up's arguments, plus every interface (127.0.0.1 is the container itself).
+        assert command[1:] == ["--host", "0.0.0.0", *proc.argv[1:]], f"{name}: {command}"
+        assert spec.get("ports") == [f"{proc.port}:{proc.port}"], f"{name}: ports"
+        test = spec["healthcheck"]["test"]
+        assert test[:3] == ["CMD", "python", "-c"], f"{name}: {test}"
+        assert f"'http://127.0.0.1:{proc.port}{proc.health_path}'" in test[3], (
+            f"{name}: the healthcheck must ask {proc.health_path}, as make up does"
+        )
+
+
+def test_sandbox_servers_start_before_the_services_that_call_them() -> None:
+    optional = {"condition": "service_healthy", "required": False}
+    gateway = services()["gateway"]["depends_on"]
+    assert gateway.get("sandbox-oidc") == optional, "gateway: sign-in provider first"
+    for name, svc in app_services().items():
+        depends = services()[name].get("depends_on") or {}
+        callers_of_fakes = svc == "integrations" and role(name) != "migrate"
+        for fake in ("sandbox-graph", "sandbox-icims"):
+            if callers_of_fakes:
+                assert depends.get(fake) == optional, f"{name}: {fake} first"
+            else:
+                assert fake not in depends, f"{name} does not call {fake}"
+        # `required: false`: without the profile the stack starts all the same.
+        for dep in set(depends) & set(sandbox_services()):
+            assert depends[dep].get("required") is False, f"{name}: {dep} must be optional"
+
+
+def parse_env_file(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        assert sep and key == key.strip() and key.isupper(), f"{path.name}: {line!r}"
+        assert key not in values, f"{path.name}: {key} twice"
+        values[key] = value
+    return values
+
+
+def readers(key: str) -> dict[str, str]:
+    """services/<svc> -> the Settings field that reads the environment variable `key`."""
+    found = {}
+    for svc in DESIGN_PORTS:
+        cls = settings_class(svc)
+        for field in cls.model_fields:
+            if key in env_names(cls, field):
+                found[svc] = field
+    return found
+
+
+def test_sandbox_env_file_wires_the_services_as_make_up_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    env_file = parse_env_file(SANDBOX_ENV_FILE)
+    assert env_file.pop("SCHEDULER_ENV") == "development", "the sandbox is development only"
+    monkeypatch.setattr(os, "environ", {})  # make up's own values, not this shell's
+    made_up = stack_module().environment()
+    for key, value in env_file.items():
+        assert key in made_up, f"sandbox.env sets {key}, which make up does not"
+        assert value == sandbox_host(made_up[key]), f"{key}: make up uses {made_up[key]!r}"
+        assert readers(key), f"{key} is read by no service's Settings"
+        for svc in readers(key):
+            for name in (n for n, s in app_services().items() if s == svc):
+                env = services()[name]["environment"]
+                assert key in env and env[key] is None, f"{name}: pass {key} through"
+    # Everything make up configures must reach the containers, from the file or from compose
+    # itself (ports are the Settings defaults, which compose publishes).
+    for key in made_up:
+        for svc, field in readers(key).items():
+            if field == "port":
+                continue
+            for name in (n for n, s in app_services().items() if s == svc):
+                env = services()[name]["environment"]
+                set_here = {n for n in env_names(settings_class(svc), field) if env.get(n)}
+                assert key in env_file or set_here, f"{name}: {key} ({field}) is not wired"
+
+
+def test_sandbox_dockerfile_builds_the_sandbox_package_like_the_service_images() -> None:
+    main = dockerfile_instructions()
+    sandbox = dockerfile_instructions(SANDBOX_DOCKERFILE)
+    for prefix in ("PYTHON_IMAGE=", "UV_VERSION="):
+        ours = [a for i, a in sandbox if i == "ARG" and a.startswith(prefix)]
+        theirs = [a for i, a in main if i == "ARG" and a.startswith(prefix)]
+        assert ours and ours == theirs, f"{prefix}: the two Dockerfiles differ"
+    package = pyproject(SANDBOX_PYPROJECT)["project"]["name"]
+    syncs = [shlex.split(a) for i, a in sandbox if i == "RUN" and "uv sync" in a]
+    assert len(syncs) == 2, "a dependency layer, then the package"
+    for argv in syncs:
+        sync = argv[argv.index("sync") - 1 :]
+        assert {"--frozen", "--no-dev", "--no-editable"} <= set(sync), sync
+        assert sync[sync.index("--package") + 1] == package, sync
+    stage = runtime_stage(SANDBOX_DOCKERFILE)
+    users = [args for ins, args in stage if ins == "USER"]
+    assert users and users[-1].split(":")[0] not in {"0", "root"}, "runs as root"
+    exposed = {int(p) for ins, args in stage if ins == "EXPOSE" for p in args.split()}
+    assert exposed == {p.port for p in sandbox_procs().values()}, exposed
+    cmd = json.loads(next(args for ins, args in stage if ins == "CMD"))
+    assert cmd[0] in pyproject(SANDBOX_PYPROJECT)["project"]["scripts"], cmd
+
+
+# --- traces -----------------------------------------------------------------------------------
+
+
+def test_services_export_traces_to_the_bundled_collector() -> None:
+    jaeger = services()["jaeger"]
+    image, _, tag = jaeger["image"].partition(":")
+    assert image == "jaegertracing/all-in-one" and tag and tag != "latest", jaeger["image"]
+    assert "16686:16686" in jaeger["ports"], "the trace viewer's UI"
+    assert f"{OTLP_HTTP_PORT}:{OTLP_HTTP_PORT}" in jaeger["ports"], "OTLP/HTTP for make up"
+    assert jaeger["healthcheck"]["test"][0] == "CMD", jaeger["healthcheck"]
+    endpoint = compose()["x-common-env"]["OTEL_EXPORTER_OTLP_ENDPOINT"]
+    assert endpoint == f"${{OTEL_EXPORTER_OTLP_ENDPOINT:-http://jaeger:{OTLP_HTTP_PORT}}}"
+    for name, svc in app_services().items():
+        cls = settings_class(svc)
+        assert "OTEL_EXPORTER_OTLP_ENDPOINT" in env_names(cls, "otel_exporter_otlp_endpoint")
+        if role(name) != "migrate":
+            depends = services()[name]["depends_on"]
+            assert depends.get("jaeger") == {"condition": "service_healthy"}, name
