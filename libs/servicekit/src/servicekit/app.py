@@ -3,6 +3,8 @@
 The lifespan opens the engine (and whatever the service adds) and closes it; nothing happens at
 import time. The database session dependency commits when the endpoint returns and *before* the
 response is sent (`scope="function"`): a client never sees 201 for a write that did not commit.
+Every app answers `/healthz`, `/readyz` and `/metrics` (Prometheus), counts and times its
+requests by route template, and binds each request's log context.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from servicekit.db import create_engine, create_sessionmaker
 from servicekit.errors import install_error_handlers
 from servicekit.health import Check, database_check, health_router
+from servicekit.logs import RequestLogContext
+from servicekit.metrics import HttpMetrics, metrics_endpoint
 from servicekit.settings import KitSettings
 from servicekit.telemetry import instrument_fastapi, tracer_provider
 
@@ -57,8 +61,13 @@ def build_app(
     install_error_handlers(app)
     all_checks = [*([database_check] if with_database else []), *checks]
     app.include_router(health_router(all_checks))
+    # On the service's own port. The gateway's table routes no `/metrics` of a service; its
+    # own is on the public port, so a deployment that minds keeps `/metrics` off its ingress.
+    app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     for router in routers:
         app.include_router(router)
+    app.add_middleware(HttpMetrics)
+    app.add_middleware(RequestLogContext)  # outermost of the two: metrics' own logs carry it
     instrument_fastapi(app, provider)
     return app
 

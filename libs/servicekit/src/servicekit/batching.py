@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from servicekit.broker import declare_topology, delay_tiers, open_publish_channel
 from servicekit.consumer import Consumer, Handler
 from servicekit.db import unit_of_work
+from servicekit.metrics import HANDLER_DURATION
 from servicekit.telemetry import extract_context
 
 log = logging.getLogger(__name__)
@@ -163,6 +165,7 @@ class BatchConsumer(Consumer):
             if envelope.type in self.handlers or self.batch_handler is None:
                 await self._one(message)
             else:
+                self._took_up(envelope)
                 grouped.append((message, envelope))
         if not grouped:
             return
@@ -221,15 +224,21 @@ class BatchConsumer(Consumer):
         tag = grouped[-1][0].delivery_tag
         assert self._underlay is not None and tag is not None
         await self._underlay.basic_ack(tag, multiple=True)
+        self._count("ok", applied)
+        self._count("duplicate", len(grouped) - applied)
 
     async def _apply_batch(self, envelopes: list[Envelope]) -> int:
         assert self.batch_handler is not None
         unique = list({e.id: e for e in envelopes}.values())
-        async with unit_of_work(self.sessions) as session:
-            fresh = await claim_many(session, self.name, [(e.id, e.type) for e in unique])
-            todo = [e for e in unique if e.id in fresh]
-            if todo:
-                await self.batch_handler(session, todo)
+        began = time.perf_counter()
+        try:
+            async with unit_of_work(self.sessions) as session:
+                fresh = await claim_many(session, self.name, [(e.id, e.type) for e in unique])
+                todo = [e for e in unique if e.id in fresh]
+                if todo:
+                    await self.batch_handler(session, todo)
+        finally:
+            HANDLER_DURATION.labels(self.queue).observe(time.perf_counter() - began)
         self.batches += 1
         self.stats.handled += len(todo)
         self.stats.duplicates += len(envelopes) - len(todo)

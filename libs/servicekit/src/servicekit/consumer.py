@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
@@ -42,6 +44,7 @@ from servicekit import inbox
 from servicekit.broker import declare_topology, delay_tiers, make_message, open_publish_channel
 from servicekit.db import unit_of_work
 from servicekit.logs import bind_context
+from servicekit.metrics import CONSUMED, EVENT_AGE, HANDLER_DURATION
 from servicekit.telemetry import extract_context
 
 log = logging.getLogger(__name__)
@@ -94,6 +97,13 @@ class Consumer:
 
     def _handler_for(self, event_type: str) -> Handler | None:
         return self.handlers.get(event_type, self.default_handler)
+
+    def _count(self, outcome: str, n: int = 1) -> None:
+        CONSUMED.labels(self.queue, outcome).inc(n)
+
+    def _took_up(self, envelope: Envelope) -> None:
+        age = (datetime.now(UTC) - envelope.time).total_seconds()
+        EVENT_AGE.labels(self.queue).observe(max(0.0, age))
 
     def _delay_for(self, attempt: int) -> int:
         # The tiers declare_topology made (positive, distinct, sorted), so the exchange exists.
@@ -156,13 +166,16 @@ class Consumer:
                 envelope = Envelope.model_validate_json(message.body)
             except ValidationError as exc:
                 span.set_status(trace.Status(trace.StatusCode.ERROR, "malformed envelope"))
-                await self._dead_letter(message, attempt, f"malformed envelope: {exc}")
+                with bind_context(event_id=message.message_id or ""):
+                    await self._dead_letter(message, attempt, f"malformed envelope: {exc}")
                 return
+            self._took_up(envelope)
             with bind_context(
                 event_id=str(envelope.id),
                 event_type=envelope.type,
                 org_id=str(envelope.org_id or ""),
                 subject=envelope.subject or "",
+                correlation_id=str(envelope.correlation_id or ""),
             ):
                 try:
                     outcome = await self._apply(envelope)
@@ -182,6 +195,7 @@ class Consumer:
                     return
                 span.set_attribute("servicekit.outcome", outcome)
                 await message.ack()
+                self._count("ok" if outcome == "handled" else outcome)
 
     async def _apply(self, envelope: Envelope) -> str:
         handler = self._handler_for(envelope.type)
@@ -189,11 +203,15 @@ class Consumer:
             # A type this consumer does not know yet (a newer producer): not an error.
             self.stats.skipped += 1
             return "skipped"
-        async with unit_of_work(self.sessions) as session:
-            if not await inbox.claim(session, self.name, envelope.id, envelope.type):
-                self.stats.duplicates += 1
-                return "duplicate"
-            await handler(session, envelope)
+        began = time.perf_counter()
+        try:
+            async with unit_of_work(self.sessions) as session:
+                if not await inbox.claim(session, self.name, envelope.id, envelope.type):
+                    self.stats.duplicates += 1
+                    return "duplicate"
+                await handler(session, envelope)
+        finally:
+            HANDLER_DURATION.labels(self.queue).observe(time.perf_counter() - began)
         self.stats.handled += 1
         return "handled"
 
@@ -216,6 +234,7 @@ class Consumer:
             log.warning("could not republish %s: %s; requeueing", message.message_id, exc)
             with contextlib.suppress(Exception):
                 await message.nack(requeue=True)
+            self._count("requeued")
             return False
         await message.ack()
         return True
@@ -230,6 +249,7 @@ class Consumer:
         }
         if await self._republish(message, exchange, headers):
             self.stats.retried += 1
+            self._count("retried")
 
     async def _dead_letter(
         self, message: AbstractIncomingMessage, attempt: int, error: str
@@ -243,6 +263,7 @@ class Consumer:
         }
         if await self._republish(message, exchange, headers):
             self.stats.dead_lettered += 1
+            self._count("dead_lettered")
 
 
 def _describe(exc: BaseException) -> str:

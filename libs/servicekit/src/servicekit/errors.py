@@ -16,6 +16,8 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from servicekit.logs import request_log_context
+
 log = logging.getLogger(__name__)
 
 
@@ -128,6 +130,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body("internal_error", "Something went wrong on our side."), 500)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=exc)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette answers this one outside every middleware, the log context's included.
+        with request_log_context(request.scope):
+            log.exception("unhandled error", exc_info=exc)
         return JSONResponse(error_body("internal_error", "Something went wrong on our side."), 500)

@@ -17,6 +17,7 @@ import jwt
 from fastapi import Depends, Request
 
 from servicekit.errors import Forbidden, Unauthenticated
+from servicekit.logs import annotate_request
 
 HEADER = "X-Identity-Token"
 AUDIENCE = "scheduler-services"
@@ -120,9 +121,16 @@ def current_identity(request: Request) -> Identity:
     if not token:
         raise Unauthenticated("Sign in to continue.")
     try:
-        return verify(token, _secret(request))
+        identity = verify(token, _secret(request))
     except InvalidToken:
         raise Unauthenticated("Your session is not valid; sign in again.") from None
+    # Ids only: never the email the token also carries.
+    annotate_request(
+        request.scope,
+        org_id=str(identity.org_id or ""),
+        user_id=str(identity.user_id or ""),
+    )
+    return identity
 
 
 def org_identity(identity: Annotated[Identity, Depends(current_identity)]) -> Identity:

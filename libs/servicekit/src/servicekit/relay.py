@@ -10,6 +10,10 @@ Invariants, kept here:
   publish the same row (still deduped downstream, but wasteful).
 - Order: rows are claimed in commit-sequence order per relay; consumers must not depend on a
   global order across relays.
+
+The relay also keeps the backlog metrics (unpublished rows, oldest one's age) fresh: at most
+every `backlog_interval` seconds, whether or not the broker answers, since a broker outage is
+exactly when the backlog grows.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from opentelemetry.trace import SpanKind, Tracer
 from scheduler_contracts.topology import TOPOLOGY, Topology
 
 from servicekit.broker import declare_topology, make_message, open_publish_channel
+from servicekit.metrics import OUTBOX_BACKLOG, OUTBOX_FAILED, OUTBOX_PUBLISHED
 from servicekit.outbox import NOTIFY_CHANNEL
 from servicekit.telemetry import extract_context
 
@@ -66,6 +71,11 @@ UPDATE outbox SET lease_owner = NULL, lease_until = NULL, last_error = $3,
 WHERE seq = $1 AND lease_owner = $2
 """
 _RELEASE = "UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1"
+# Unpublished rows are the partial index ix_outbox_pending: a small scan, however big the table.
+_BACKLOG = """
+SELECT count(*) AS n, EXTRACT(EPOCH FROM now() - min(created_at))::float8 AS age
+FROM outbox WHERE published_at IS NULL
+"""
 _PRUNE = """
 DELETE FROM outbox WHERE seq IN (
     SELECT seq FROM outbox WHERE published_at < now() - make_interval(secs => $1) LIMIT 5000)
@@ -107,6 +117,7 @@ class OutboxRelay:
         publish_timeout: float = 10.0,
         retention_hours: float = 72.0,
         name: str = "relay",
+        backlog_interval: float = 5.0,
     ) -> None:
         if publish_timeout >= lease_seconds:
             raise ValueError("publish_timeout must be shorter than the lease")
@@ -128,6 +139,8 @@ class OutboxRelay:
         self._channel: AbstractChannel | None = None
         self._exchanges: dict[str, AbstractExchange] = {}
         self._last_prune = 0.0
+        self._backlog_interval = backlog_interval
+        self._last_backlog = -backlog_interval
         self.stats = RelayStats()
 
     @property
@@ -202,6 +215,7 @@ class OutboxRelay:
                 # Clear before claiming: a NOTIFY that arrives while this batch is published
                 # must wake the next wait, not be wiped after it (that row would wait a poll).
                 self._wake.clear()
+                await self._maybe_refresh_backlog()
                 try:
                     published = await self.publish_batch()
                     failures = 0
@@ -269,6 +283,25 @@ class OutboxRelay:
         except (asyncpg.PostgresError, OSError) as exc:
             log.warning("outbox prune failed: %s", exc)
 
+    async def refresh_backlog(self) -> tuple[int, float | None]:
+        """Count the unpublished rows and their oldest one's age (seconds) into the metrics."""
+        pool = await self._ensure_db()
+        row = await pool.fetchrow(_BACKLOG)
+        assert row is not None
+        rows, age = int(row["n"]), row["age"]
+        OUTBOX_BACKLOG.update(rows, age)
+        return rows, age
+
+    async def _maybe_refresh_backlog(self) -> None:
+        now = time.monotonic()
+        if now - self._last_backlog < self._backlog_interval:
+            return
+        self._last_backlog = now
+        try:
+            await self.refresh_backlog()
+        except Exception as exc:  # a measurement must never stop the relay
+            log.debug("outbox backlog not measured: %s", exc)
+
     async def publish_batch(self) -> int:
         """Claim one batch, publish it with confirms, record the outcome. Returns rows published."""
         await self._ensure_broker()
@@ -313,11 +346,13 @@ class OutboxRelay:
         if done:
             await pool.execute(_MARK_PUBLISHED, done, self._owner)
             self.stats.published += len(done)
+            OUTBOX_PUBLISHED.inc(len(done))
         if failed:
             await pool.executemany(
                 _MARK_FAILED, [(seq, self._owner, err[:2000], delay) for seq, err, delay in failed]
             )
             self.stats.failed += len(failed)
+            OUTBOX_FAILED.inc(len(failed))
         if broker_down is not None and not done:
             raise (
                 broker_down

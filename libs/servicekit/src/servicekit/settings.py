@@ -71,6 +71,9 @@ class KitSettings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool | None = None
     otel_exporter_otlp_endpoint: str | None = None
+    # A worker's Prometheus listener (APIs serve /metrics on their own port). 0: none, since a
+    # fixed default would collide between the several workers of one machine.
+    metrics_port: int = Field(default=0, ge=0, le=65535)
 
     db_pool_size: int = Field(default=10, ge=1, le=200)
     outbox_poll_interval_ms: int = Field(default=1000, ge=10)

@@ -5,6 +5,9 @@ Long-lived (`run()`): every part runs until SIGTERM/SIGINT; the heartbeat goes o
 broker is gone falls silent, which is what ops should see. `--once` (`run_once()`): one pass of
 each loop, then a final heartbeat carrying the outcome, published before exit when the broker
 answers (otherwise the next relay publishes it).
+
+Metrics: a long-lived worker serves its registry on `METRICS_PORT` when that is set (see
+metrics.py); every loop pass is counted and timed by loop name.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import logging
 import os
 import signal
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from servicekit import outbox
 from servicekit.consumer import Consumer, consume_forever
 from servicekit.db import create_engine, create_sessionmaker, unit_of_work
+from servicekit.metrics import LOOP_DURATION, LOOP_RUNS, serve_metrics
 from servicekit.relay import OutboxRelay
 from servicekit.settings import KitSettings
 from servicekit.telemetry import set_process_provider, tracer_provider
@@ -144,6 +149,7 @@ class WorkerRuntime:
         s = self.settings
         s.check_for_start()
         set_process_provider(tracer_provider(s.service_name, s.otel_exporter_otlp_endpoint))
+        metrics = serve_metrics(s.host, s.metrics_port) if s.metrics_port else None
         ctx = self._context()
         relay = self._relay()
         relay_stop = asyncio.Event()
@@ -189,6 +195,8 @@ class WorkerRuntime:
             relay_stop.set()
             await asyncio.gather(tasks[0], return_exceptions=True)
             await ctx.engine.dispose()
+            if metrics is not None:
+                await asyncio.to_thread(metrics.close)
         return 0
 
     async def _heartbeats(self, sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -219,12 +227,16 @@ class WorkerRuntime:
 
     async def _run_loop(self, job: Loop) -> None:
         while True:
+            began, outcome = time.perf_counter(), "ok"
             try:
                 summary = await job.fn()
                 if summary:
                     log.info("%s: %s", job.name, summary)
             except Exception:
+                outcome = "error"
                 log.exception("%s pass failed", job.name)
+            LOOP_RUNS.labels(job.name, outcome).inc()
+            LOOP_DURATION.labels(job.name).observe(time.perf_counter() - began)
             await asyncio.sleep(job.interval_seconds)
 
     # -- once -----------------------------------------------------------------------------

@@ -5,7 +5,8 @@ Every Graph call that touches a mailbox holds one of that mailbox's slots (`Mail
 for the call's whole life, SDK retries included; getSchedule counts against the organizer's
 mailbox (the one in the URL), as Graph counts it. Directory searches touch no mailbox and take
 no slot. Each call also has an overall deadline, so a long `Retry-After` honoured by the SDK's
-retry handler cannot hold a slot for minutes.
+retry handler cannot hold a slot for minutes. Each call is counted and timed by operation
+(metering.py).
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ from msgraph.generated.users.item.send_mail.send_mail_post_request_body import (
     SendMailPostRequestBody,
 )
 from msgraph.generated.users.users_request_builder import UsersRequestBuilder
+from servicekit.metrics import record_external
 
+from integrations_service.graph import metering
 from integrations_service.graph.client import GraphClient
 from integrations_service.graph.errors import GraphError, translate
 from integrations_service.graph.limiter import MailboxLimiter
@@ -145,12 +148,25 @@ class GraphAdapter:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def _call(self, mailbox: str | None, call: Callable[[], Awaitable[T]]) -> T:
+    async def _call(
+        self, operation: str, mailbox: str | None, call: Callable[[], Awaitable[T]]
+    ) -> T:
         """One Graph HTTP call (with the SDK's retries): slot, deadline, errors → GraphError."""
         if mailbox is None:
-            return await self._bounded(call)
+            return await self._metered(operation, call)
         async with self._limiter.slot(mailbox):
-            return await self._bounded(call)
+            return await self._metered(operation, call)
+
+    async def _metered(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
+        began = time.perf_counter()
+        try:
+            with metering.operation(operation):
+                result = await self._bounded(call)
+        except GraphError as exc:
+            record_external(metering.SYSTEM, operation, exc.status, time.perf_counter() - began)
+            raise
+        record_external(metering.SYSTEM, operation, 200, time.perf_counter() - began)
+        return result
 
     async def _bounded(self, call: Callable[[], Awaitable[T]]) -> T:
         try:
@@ -183,14 +199,14 @@ class GraphAdapter:
             location=Location(display_name=spec.location) if spec.location else None,
         )
         events = self._sdk.users.by_user_id(mailbox).calendar.events
-        created = await self._call(mailbox, lambda: events.post(event))
+        created = await self._call("create_event", mailbox, lambda: events.post(event))
         return _event(created)
 
     async def get_event(self, mailbox: str, event_id: str) -> GraphEvent | None:
         """The event, or None when Graph no longer has it (deleted in Outlook)."""
         item = self._sdk.users.by_user_id(mailbox).events.by_event_id(event_id)
         try:
-            found = await self._call(mailbox, item.get)
+            found = await self._call("get_event", mailbox, item.get)
         except GraphError as exc:
             if exc.not_found:
                 return None
@@ -205,7 +221,7 @@ class GraphAdapter:
         its Teams part re-appended to the new text; if that part cannot be found, the body is
         left as it is rather than risk losing the link."""
         item = self._sdk.users.by_user_id(mailbox).events.by_event_id(event_id)
-        current = _event(await self._call(mailbox, item.get))
+        current = _event(await self._call("get_event", mailbox, item.get))
         patch = Event(
             subject=spec.subject,
             start=_dtz(spec.start),
@@ -223,14 +239,18 @@ class GraphAdapter:
             if spec.online_meeting:  # Graph adds the meeting (and its blob) itself
                 patch.is_online_meeting = True
                 patch.online_meeting_provider = OnlineMeetingProviderType.TeamsForBusiness
-        updated = await self._call(mailbox, lambda: item.patch(patch))
+        updated = await self._call("update_event", mailbox, lambda: item.patch(patch))
         return _event(updated)
 
     async def cancel_event(self, mailbox: str, event_id: str, comment: str) -> bool:
         """Cancel as organizer (attendees get the cancellation). False: it was already gone."""
         cancel = self._sdk.users.by_user_id(mailbox).events.by_event_id(event_id).cancel
         try:
-            await self._call(mailbox, lambda: cancel.post(CancelPostRequestBody(comment=comment)))
+            await self._call(
+                "cancel_event",
+                mailbox,
+                lambda: cancel.post(CancelPostRequestBody(comment=comment)),
+            )
         except GraphError as exc:
             if exc.not_found:
                 return False
@@ -317,7 +337,9 @@ class GraphAdapter:
         # answer is read as plain JSON: kiota's model parsing of a month of schedule items cost
         # over a second per call (profiled), where json.loads takes milliseconds.
         send: Callable[..., Awaitable[bytes | None]] = builder.request_adapter.send_primitive_async
-        raw = await self._call(organizer, lambda: send(request, "bytes", {"XXX": ODataError}))
+        raw = await self._call(
+            "get_schedule", organizer, lambda: send(request, "bytes", {"XXX": ODataError})
+        )
         answer: dict[str, Any] = json.loads(raw) if raw else {}
         busy: dict[str, list[BusyInterval]] = {}
         errors: dict[str, str] = {}
@@ -369,7 +391,7 @@ class GraphAdapter:
         )
         body = SendMailPostRequestBody(message=message, save_to_sent_items=save_to_sent)
         send = self._sdk.users.by_user_id(mailbox).send_mail
-        await self._call(mailbox, lambda: send.post(body))
+        await self._call("send_mail", mailbox, lambda: send.post(body))
 
     async def search_users(self, q: str, limit: int = 10) -> list[DirectoryUser]:
         """People whose name or address starts with `q`.
@@ -388,7 +410,9 @@ class GraphAdapter:
                 for f in ("displayName", "givenName", "surname", "mail", "userPrincipalName")
             )
         config = RequestConfiguration(query_parameters=params)
-        page = await self._call(None, lambda: self._sdk.users.get(request_configuration=config))
+        page = await self._call(
+            "search_users", None, lambda: self._sdk.users.get(request_configuration=config)
+        )
         return [
             DirectoryUser(
                 id=u.id or "", display_name=u.display_name, mail=u.mail, job_title=u.job_title

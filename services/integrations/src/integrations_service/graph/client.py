@@ -3,7 +3,9 @@
 The construction is the verified one (shared/INTEGRATIONS.md): our `httpx.AsyncClient` (so we
 own its timeout and pool) loaded with Graph's default middleware — passing a bare client to
 `GraphRequestAdapter` drops the retry and redirect handlers — and the base URL set without a
-trailing slash, or the SDK requests `…/v1.0//users/…`.
+trailing slash, or the SDK requests `…/v1.0//users/…`. The default middleware is the list
+`create_with_default_middleware` builds (kiota's defaults, then Graph's telemetry handler), with
+our `ThrottleMeter` appended last so it sees each attempt's answer.
 
 The retry middleware retries 429/503/504 (POST included) honouring an integer or HTTP-date
 `Retry-After`; a fractional one is ignored and the backoff (0.5·2ⁿ⁻¹ s + ≤1 s jitter + the
@@ -32,12 +34,15 @@ from kiota_abstractions.authentication import (
     AllowedHostsValidator,
     BaseBearerTokenAuthenticationProvider,
 )
+from kiota_http.kiota_client_factory import KiotaClientFactory
 from kiota_http.middleware.options import RetryHandlerOption
 from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph.graph_service_client import GraphServiceClient
 from msgraph_core import GraphClientFactory
+from msgraph_core.middleware import GraphTelemetryHandler
 
 from integrations_service.graph.errors import GraphError
+from integrations_service.graph.metering import ThrottleMeter
 
 GRAPH_BASE_URL = "https://graph.microsoft.com"
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
@@ -134,13 +139,16 @@ def build_graph_client(
         provider = ClientSecretTokenProvider(credential, [host])
     else:
         raise ValueError("Graph needs static_token, or tenant_id, client_id and client_secret")
-    http = GraphClientFactory.create_with_default_middleware(
-        client=httpx.AsyncClient(timeout=httpx.Timeout(timeout_seconds)),
-        options={
+    middleware = KiotaClientFactory.get_default_middleware(
+        {
             RetryHandlerOption.get_key(): RetryHandlerOption(
                 delay=retry_delay_seconds, max_retries=max_retries
             )
-        },
+        }
+    )
+    middleware += [GraphTelemetryHandler(), ThrottleMeter()]
+    http = GraphClientFactory.create_with_custom_middleware(
+        middleware, client=httpx.AsyncClient(timeout=httpx.Timeout(timeout_seconds))
     )
     adapter = GraphRequestAdapter(BaseBearerTokenAuthenticationProvider(provider), client=http)
     adapter.base_url = f"{root}/v1.0"

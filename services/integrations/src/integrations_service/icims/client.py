@@ -3,6 +3,8 @@
 iCIMS adds JSON fields at will: read what we need and ignore the rest. Its errors come as
 status + `{"errors": [{"errorMessage", "errorCode"}]}`; 429 and 5xx are worth retrying (later),
 404 is not. The token is cached until shortly before it expires and refreshed once on a 401.
+Every HTTP call is counted and timed by operation and status class, a 429 also as throttling
+with its Retry-After; a call our own daily budget refuses is counted as `refused`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from servicekit.metrics import record_external, record_throttled
+
+SYSTEM = "icims"
 
 
 class IcimsError(Exception):
@@ -93,11 +98,25 @@ class IcimsClient:
         self._token: str | None = None
         self._token_until = 0.0
 
+    async def _send(self, operation: str, method: str, url: str, **kw: Any) -> httpx.Response:
+        began = time.perf_counter()
+        try:
+            r = await self._http.request(method, url, **kw)
+        except httpx.HTTPError:
+            record_external(SYSTEM, operation, None, time.perf_counter() - began)
+            raise
+        record_external(SYSTEM, operation, r.status_code, time.perf_counter() - began)
+        if r.status_code == 429:
+            record_throttled(SYSTEM, operation, _retry_after(r.headers.get("retry-after")))
+        return r
+
     async def _bearer(self, *, refresh: bool = False) -> str:
         if self._token and not refresh and time.monotonic() < self._token_until:
             return self._token
         try:
-            r = await self._http.post(
+            r = await self._send(
+                "token",
+                "POST",
                 self._token_url,
                 data={
                     "grant_type": "client_credentials",
@@ -115,15 +134,20 @@ class IcimsClient:
         return self._token
 
     async def _call(
-        self, method: str, customer_id: str, path: str, json: Any = None
+        self, operation: str, method: str, customer_id: str, path: str, json: Any = None
     ) -> dict[str, Any]:
         if self._budget is not None:
-            await self._budget(customer_id)
+            try:
+                await self._budget(customer_id)
+            except IcimsError:
+                record_external(SYSTEM, operation, "refused")
+                raise
         path = f"/customers/{customer_id}{path}"
         for attempt in (1, 2):
             token = await self._bearer(refresh=attempt == 2)
             try:
-                r = await self._http.request(
+                r = await self._send(
+                    operation,
                     method,
                     self._base + path,
                     json=json,
@@ -143,7 +167,9 @@ class IcimsClient:
         return r.json() if r.content else {}
 
     async def get_workflow(self, customer_id: str, workflow_id: str) -> Workflow:
-        data = await self._call("GET", customer_id, f"/applicantworkflows/{workflow_id}")
+        data = await self._call(
+            "get_workflow", "GET", customer_id, f"/applicantworkflows/{workflow_id}"
+        )
         raw_status = data.get("status")
         status: dict[str, Any] = raw_status if isinstance(raw_status, dict) else {}
         return Workflow(
@@ -155,7 +181,7 @@ class IcimsClient:
         )
 
     async def get_person(self, customer_id: str, person_id: str) -> Person:
-        data = await self._call("GET", customer_id, f"/people/{person_id}")
+        data = await self._call("get_person", "GET", customer_id, f"/people/{person_id}")
         email = data.get("email")
         if isinstance(email, list):  # some tenants return a list of addresses
             email = next((e.get("email") for e in email if isinstance(e, dict)), None)
@@ -164,11 +190,12 @@ class IcimsClient:
         )
 
     async def get_job(self, customer_id: str, job_id: str) -> Job:
-        data = await self._call("GET", customer_id, f"/jobs/{job_id}")
+        data = await self._call("get_job", "GET", customer_id, f"/jobs/{job_id}")
         return Job(job_id, _str(data.get("jobtitle")), _str(data.get("jobnumber")))
 
     async def set_workflow_status(self, customer_id: str, workflow_id: str, status_id: str) -> None:
         await self._call(
+            "set_workflow_status",
             "PATCH",
             customer_id,
             f"/applicantworkflows/{workflow_id}",
@@ -184,7 +211,9 @@ class IcimsClient:
     # that a look at the workflow finds it again (idempotency without a record of our own).
 
     async def find_notes(self, customer_id: str, workflow_id: str, field: str) -> list[str]:
-        data = await self._call("GET", customer_id, f"/applicantworkflows/{workflow_id}")
+        data = await self._call(
+            "find_notes", "GET", customer_id, f"/applicantworkflows/{workflow_id}"
+        )
         group = data.get(field)
         if not isinstance(group, list):
             return []
@@ -200,6 +229,7 @@ class IcimsClient:
 
     async def add_note(self, customer_id: str, workflow_id: str, field: str, text: str) -> None:
         await self._call(
+            "add_note",
             "PATCH",
             customer_id,
             f"/applicantworkflows/{workflow_id}",

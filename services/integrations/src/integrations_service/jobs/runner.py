@@ -1,6 +1,9 @@
 """Working side-effect jobs: claim a batch, run each outside any transaction (external calls
 must not hold a database transaction open), then finish it in a transaction of its own that
-stages the result events in the outbox together with the job's new state."""
+stages the result events in the outbox together with the job's new state.
+
+Each attempt's outcome (done, retrying, failed, lost) is counted by job kind (`jobs_total`), and
+its log lines carry the job's id, kind, org and request (`subject`)."""
 
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ from typing import Protocol
 from scheduler_contracts import Envelope
 from servicekit import outbox
 from servicekit.db import unit_of_work
+from servicekit.logs import bind_context
+from servicekit.metrics import JOBS
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from integrations_service.jobs import repository
@@ -97,7 +102,14 @@ class JobRunner:
 
         async def one(job: Job) -> None:
             async with gate:
-                outcome = await self._work(job)
+                with bind_context(
+                    job_id=str(job.id),
+                    job_kind=job.kind,
+                    org_id=str(job.org_id),
+                    subject=str(job.request_id or ""),
+                ):
+                    outcome = await self._work(job)
+            JOBS.labels(job.kind, outcome).inc()
             setattr(summary, outcome, getattr(summary, outcome) + 1)
 
         await asyncio.gather(*(one(job) for job in claimed))

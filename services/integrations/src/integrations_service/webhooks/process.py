@@ -26,6 +26,7 @@ from scheduler_contracts import Envelope
 from scheduler_contracts.events.integrations import WebhookFailed, WebhookProcessed
 from servicekit import outbox
 from servicekit.db import unit_of_work
+from servicekit.metrics import JOBS
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 LEASE = timedelta(minutes=5)
+JOB_KIND = "webhook.process"  # its attempts in the `jobs_total` metric
 
 
 class TranslationError(Exception):
@@ -237,7 +239,9 @@ async def process_batch(
     backoff_seconds: float = 30.0,
 ) -> Summary:
     summary = Summary()
-    summary.failed += await fail_exhausted(sessions)
+    exhausted = await fail_exhausted(sessions)
+    JOBS.labels(JOB_KIND, "failed").inc(exhausted)
+    summary.failed += exhausted
     # One row per claim: its lease starts when its own work starts, so a slow translation of an
     # earlier row cannot let a later row's lease run out while it waits in this batch.
     for _ in range(batch_size):
@@ -249,12 +253,16 @@ async def process_batch(
         try:
             await _finish(sessions, delivery, translate)
             summary.processed += 1
+            JOBS.labels(JOB_KIND, "processed").inc()
         except _LostClaim:
             log.warning("webhook %s: claim lost to a newer attempt", delivery.id)
+            JOBS.labels(JOB_KIND, "lost").inc()
         except Exception as exc:
             log.warning("webhook %s attempt %d failed: %s", delivery.id, delivery.attempts, exc)
             if await _record_failure(sessions, delivery, exc, backoff_seconds):
                 summary.failed += 1
+                JOBS.labels(JOB_KIND, "failed").inc()
             else:
                 summary.retrying += 1
+                JOBS.labels(JOB_KIND, "retrying").inc()
     return summary

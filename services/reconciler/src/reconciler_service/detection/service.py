@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from servicekit.db import unit_of_work
+from servicekit.metrics import JOBS
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -72,4 +73,6 @@ class Detector:
                 if created:
                     summary.created[rule.job_type] += len(created)
                     await self.jobs.announce_created(session, created)
+        for job_type, n in summary.created.items():  # committed
+            JOBS.labels(job_type, "created").inc(n)
         return summary

@@ -5,6 +5,8 @@ an attempt that got no answer in time.
 Nothing here calls another service: a repair is a command staged in the outbox, so the whole
 batch is one short transaction. Each job runs in a savepoint: one that raises (a bug, data the
 contract refuses) counts a failed attempt instead of blocking the batch forever.
+Outcomes (completed, sent, failed) are counted by job type in `jobs_total` once the batch
+committed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from servicekit.db import unit_of_work
+from servicekit.metrics import JOBS
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from reconciler_service.jobs import repository as repo
@@ -46,6 +49,7 @@ class Repairer:
 
     async def run_batch(self) -> RepairSummary:
         summary = RepairSummary()
+        counted: Counter[tuple[str, str]] = Counter()
         async with unit_of_work(self.sessions) as session:
             due = await repo.lock_due(session, self.jobs.clock(), self.batch_size)
             summary.claimed = len(due)
@@ -67,6 +71,9 @@ class Repairer:
                         )
                     outcome = "failed"
                 summary.outcomes[outcome] += 1
+                counted[job.job_type, outcome] += 1
+        for (job_type, outcome), n in counted.items():
+            JOBS.labels(job_type, outcome).inc(n)
         return summary
 
     async def drain(self, max_batches: int) -> RepairSummary:
