@@ -47,12 +47,11 @@ async def apply(
     `revision` None (an older producer) counts as the next revision: arrival order.
     `changes` holds only the fields the fact carries; the others keep their values.
     """
-    row = (
-        await session.execute(select(B).where(B.c.booking_id == booking_id).with_for_update())
-    ).first()
+    locked = select(B).where(B.c.booking_id == booking_id).with_for_update()
+    row = (await session.execute(locked)).first()
     now = datetime.now(UTC)
     if row is None:
-        await session.execute(
+        inserted = await session.execute(
             insert(B)
             .values(
                 booking_id=booking_id,
@@ -63,8 +62,13 @@ async def apply(
                 **{"state": "confirmed", **changes},
             )
             .on_conflict_do_nothing()
+            .returning(B.c.booking_id)
         )
-        return True
+        if inserted.first() is not None:
+            return True
+        # Another fact about this new booking (its confirmation and its cancel, handled side by
+        # side) inserted it first: that row is there now, so fold this fact in as a change.
+        row = (await session.execute(locked)).one()
     if row.org_id != org_id:
         return False  # a fact about another org's booking id: never mix them
     if revision is not None and revision <= row.revision:
