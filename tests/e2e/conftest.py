@@ -88,6 +88,9 @@ async def system(
         GRAPH_JOBS_POLL_INTERVAL_MS="200",
         SYNC_POLL_INTERVAL_MS="300",
         WEBHOOK_BACKOFF_SECONDS="0.2",
+        # Fifteen processes share one PostgreSQL (max_connections 100 here): small pools.
+        DB_POOL_SIZE="4",
+        GRAPH_LIMITER_POOL_SIZE="3",
         # Repairs at test speed: the comparison with the owners every second, three attempts
         # 0.5 s / 1 s / 2 s apart at most (production: 10 min; five attempts from a minute).
         RECONCILE_SYNC_INTERVAL_MS="1000",

@@ -397,6 +397,18 @@ async def test_faults_answer_429_with_retry_after_for_the_next_n_requests(graph)
     assert (await graph.get("/v1.0/users")).status_code == 200
 
 
+async def test_a_rate_fault_hits_about_that_share_of_requests(graph):
+    await graph.post("/_sandbox/faults", json={"status": 429, "retryAfter": "1", "rate": 0.15})
+    await graph.post("/_sandbox/faults", json={"status": 503, "rate": 0.15 / 0.85})
+    codes = [(await graph.get("/v1.0/users", params={"$top": "1"})).status_code for _ in range(400)]
+    await graph.post("/_sandbox/faults", json={"clear": True})
+    # 30 % in all, half of each kind: binomial(400, 0.3) is 120 ± 9.2; far outside is a bug.
+    refused = codes.count(429) + codes.count(503)
+    assert 80 <= refused <= 160, codes
+    assert codes.count(429) > 20 and codes.count(503) > 20
+    assert set(codes) == {200, 429, 503}
+
+
 async def test_a_response_phase_fault_keeps_the_change_but_loses_the_answer(graph):
     await graph.post("/_sandbox/faults", json={"status": 504, "count": 1, "phase": "response"})
     lost = await graph.post(

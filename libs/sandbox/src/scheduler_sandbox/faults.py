@@ -1,6 +1,6 @@
 """Fault injection shared by the fake SaaS servers: latency, error statuses (429 with
 Retry-After, 5xx), hangs (timeouts) and full outages, globally or for one key (a mailbox, a
-customer), for the next N requests or until cleared.
+customer), for the next N requests or until cleared, for every request or a share of them (`rate`).
 
 A fault acts in one of two phases: "request" (default: before the fake does anything, so the
 call has no effect) or "response" (after the fake has done the work, so the client times out
@@ -9,6 +9,7 @@ or sees an error although the change was made — a lost response)."""
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ class Fault:
     key: str | None = None  # None = every request
     phase: str = "request"  # "request" | "response"
     path: str | None = None  # only requests whose path contains this
+    rate: float | None = None  # the share of matching requests it hits (None = every one)
 
 
 @dataclass
@@ -45,6 +47,7 @@ class Faults:
             key=spec.get("key"),
             phase="response" if spec.get("phase") == "response" or spec.get("after") else "request",
             path=spec.get("path"),
+            rate=None if spec.get("rate") is None else float(spec["rate"]),
         )
         self.active.append(fault)
         return fault
@@ -71,6 +74,8 @@ class Faults:
                 continue
             if fault.path is not None and path is not None and fault.path not in path:
                 continue
+            if fault.rate is not None and random.random() >= fault.rate:
+                continue  # this request is spared; a later fault may still hit it
             if fault.remaining is not None:
                 if fault.remaining <= 0:
                     self.active.remove(fault)

@@ -111,6 +111,6 @@ class RedriveHandler:
             moved, depth, error = await move(self.amqp_url, self.topology, queue, data.max_messages)
             outcome = f"redriven {moved} of {depth}" + (f"; stopped: {error}" if error else "")
             details = {"queue": queue, "moved": moved, "depthBefore": depth, "error": error}
-            log.info("redrive of %s for %s: %s", queue, data.requested_by.email, outcome)
+            log.info("redrive of %s for user %s: %s", queue, data.requested_by.user_id, outcome)
         details["startedAt"] = started.isoformat()
         await actions.complete(session, envelope.id, outcome, details)
