@@ -298,6 +298,7 @@ class Load:
             if m
         )
         report.duplicated += [f"note {k} written {n} times" for k, n in markers.items() if n > 1]
+        announced = await self._booking_states()
         for cand in self.candidates:
             detail = await call(
                 self.coordinator, "GET", f"/api/scheduling/requests/{cand.request_id}"
@@ -313,25 +314,23 @@ class Load:
                     for e in events
                     if booking_id in (e.get("transactionId") or "") and not e["isCancelled"]
                 ]
-                confirmed = (
-                    d.get("booking")
-                    and d["booking"]["id"] == booking_id
-                    and d["booking"]["status"] == "confirmed"
-                )
-                noted = any(k[0] == booking_id for k in markers)
                 if len(live) > 1:
                     report.duplicated.append(f"booking {booking_id}: {len(live)} live events")
-                if confirmed:
-                    ok = len(live) == 1 and noted
+                state = announced.get(booking_id)  # what scheduling said last about it
+                noted = any(k[0] == booking_id for k in markers)
+                if state is None:
+                    ok = False  # accepted, yet scheduling never announced it
+                elif state == "cancelled":
+                    ok = not live  # its event cancelled too
                 else:
-                    ok = not live  # cancelled: its event cancelled too
+                    ok = len(live) == 1 and noted
                 if ok:
                     report.completed += 1
                 elif flagged:
                     report.flagged += 1
                 else:
                     report.lost.append(
-                        f"booking {booking_id} ({'confirmed' if confirmed else 'cancelled'}):"
+                        f"booking {booking_id} ({state or 'never announced'}):"
                         f" {len(live)} live events, note {'yes' if noted else 'no'}"
                     )
         await self._check_webhooks(report)
@@ -344,22 +343,33 @@ class Load:
             }
         return report
 
-    async def _check_webhooks(self, report: Report) -> None:
+    async def _ops_rows(self, sql: str, **params: Any) -> list[Any]:
         engine = create_engine(self.system.env["OPS_DATABASE_URL"], pool_size=1)
         try:
             async with create_sessionmaker(engine)() as s:
-                rows = (
-                    await s.execute(
-                        text(
-                            "SELECT data->>'system_id' AS wf, count(*) AS n FROM event_log"
-                            " WHERE type = 'integrations.icims.application_status_changed.v1'"
-                            " AND data->>'system_id' LIKE :tag GROUP BY 1"
-                        ),
-                        {"tag": f"WH-{self.tag}-%"},
-                    )
-                ).all()
+                return list((await s.execute(text(sql), params)).all())
         finally:
             await engine.dispose()
+
+    async def _booking_states(self) -> dict[str, str]:
+        """Each booking's state as scheduling's latest event about it says (ops' event log)."""
+        ids = [b for c in self.candidates for b in c.bookings]
+        rows = await self._ops_rows(
+            "SELECT DISTINCT ON (data->>'booking_id') data->>'booking_id' AS b, type"
+            " FROM event_log WHERE type LIKE 'scheduling.booking.%'"
+            " AND data->>'booking_id' = ANY(:ids)"
+            " ORDER BY data->>'booking_id', COALESCE((data->>'revision')::int, 0) DESC, time DESC",
+            ids=ids,
+        )
+        return {r.b: r.type.split(".")[2] for r in rows}
+
+    async def _check_webhooks(self, report: Report) -> None:
+        rows = await self._ops_rows(
+            "SELECT data->>'system_id' AS wf, count(*) AS n FROM event_log"
+            " WHERE type = 'integrations.icims.application_status_changed.v1'"
+            " AND data->>'system_id' LIKE :tag GROUP BY 1",
+            tag=f"WH-{self.tag}-%",
+        )
         published = {r.wf: r.n for r in rows}
         for hook in self.webhooks:
             if not hook.accepted:
@@ -377,10 +387,14 @@ class Load:
         """Check until clean (the repairs and retries settle) or the time is up."""
         started = time.monotonic()
         deadline = started + timeout
+        shown = started
         while True:
             report = await self.check()
             if report.clean or time.monotonic() > deadline:
                 if report.clean:
                     report.converged_after = time.monotonic() - started
                 return report
+            if time.monotonic() - shown > 30:  # what is still settling, for a slow run's log
+                shown = time.monotonic()
+                print(f"  after {shown - started:.0f} s still open: {report.lost[:5]}")
             await asyncio.sleep(2)

@@ -58,7 +58,7 @@ class Plan:
 
 
 SHORT = Plan(
-    "short", candidates=18, webhooks=10, seconds=45, icims_outage=(8, 28), converge_within=150
+    "short", candidates=18, webhooks=10, seconds=45, icims_outage=(8, 28), converge_within=240
 )
 FULL = Plan(
     "full", candidates=80, webhooks=40, seconds=240, icims_outage=(30, 150), converge_within=600
