@@ -20,7 +20,7 @@ from servicekit.db import create_engine, create_sessionmaker
 from servicekit.errors import install_error_handlers
 from servicekit.health import Check, database_check, health_router
 from servicekit.logs import RequestLogContext
-from servicekit.metrics import HttpMetrics, metrics_endpoint
+from servicekit.metrics import HttpMetrics, ScrapeFigures, metrics_endpoint, metrics_endpoint_with
 from servicekit.settings import KitSettings
 from servicekit.telemetry import instrument_fastapi, tracer_provider
 
@@ -35,7 +35,10 @@ def build_app(
     startup: Startup | None = None,
     checks: Sequence[Check] = (),
     with_database: bool = True,
+    scrape_figures: ScrapeFigures | None = None,
 ) -> FastAPI:
+    """`scrape_figures`: the app's own metrics, computed at each scrape of `/metrics` and
+    served after the process registry's."""
     settings.check_for_start()
     provider = tracer_provider(settings.service_name, settings.otel_exporter_otlp_endpoint)
 
@@ -63,7 +66,12 @@ def build_app(
     app.include_router(health_router(all_checks))
     # On the service's own port. The gateway's table routes no `/metrics` of a service; its
     # own is on the public port, so a deployment that minds keeps `/metrics` off its ingress.
-    app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
+    app.add_api_route(
+        "/metrics",
+        metrics_endpoint if scrape_figures is None else metrics_endpoint_with(scrape_figures),
+        methods=["GET"],
+        include_in_schema=False,
+    )
     for router in routers:
         app.include_router(router)
     app.add_middleware(HttpMetrics)

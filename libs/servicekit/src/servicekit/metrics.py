@@ -1,8 +1,10 @@
 """Prometheus metrics: each process exposes its own (default) registry at `/metrics`.
 
-An API serves it on its own port: `build_app` adds the route and `HttpMetrics`. A worker has no
-HTTP server, so `WorkerRuntime` starts `serve_metrics` when `METRICS_PORT` is set; the default
-0 starts none, because several workers on one machine would collide on any fixed port.
+An API serves it on its own port: `build_app` adds the route and `HttpMetrics`, and an app may
+add figures it computes at each scrape (`ScrapeFigures`: ops' health, read from its database).
+A worker has no HTTP server, so `WorkerRuntime` starts `serve_metrics` when `METRICS_PORT` is
+set; the default 0 starts none, because several workers on one machine would collide on any
+fixed port.
 
 Label values are bounded: route templates (never raw paths), status classes, queue names, job
 kinds, loop names and operation names chosen in code. Never ids, addresses, or anything a
@@ -14,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from wsgiref.simple_server import WSGIServer
 
@@ -29,6 +31,8 @@ from prometheus_client import (
     generate_latest,
     start_http_server,
 )
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -250,6 +254,32 @@ async def metrics_endpoint(_: Request) -> Response:
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
+# An app's own figures, computed for each scrape (async: they may need the database).
+ScrapeFigures = Callable[[Request], Awaitable[Iterable[Metric]]]
+
+
+class _WithFigures(Collector):
+    """The process registry, then one scrape's figures. They are not registered anywhere, so
+    nothing is left set between scrapes and other apps in the process never show them."""
+
+    def __init__(self, figures: Iterable[Metric]) -> None:
+        self._figures = list(figures)
+
+    def collect(self) -> Iterable[Metric]:
+        yield from REGISTRY.collect()
+        yield from self._figures
+
+
+def metrics_endpoint_with(
+    figures: ScrapeFigures,
+) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        collected = _WithFigures(await figures(request))
+        return Response(generate_latest(collected), media_type=CONTENT_TYPE_LATEST)
+
+    return endpoint
+
+
 # -- the worker's listener ---------------------------------------------------------------------
 
 
@@ -300,7 +330,9 @@ __all__ = [
     "THROTTLED",
     "HttpMetrics",
     "MetricsServer",
+    "ScrapeFigures",
     "metrics_endpoint",
+    "metrics_endpoint_with",
     "record_external",
     "record_throttled",
     "route_template",

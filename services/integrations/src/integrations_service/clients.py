@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import httpx
 from servicekit.db import create_engine
+from servicekit.telemetry import tracer_provider
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from integrations_service.connections.service import GraphConnection, IcimsConnection
@@ -54,6 +55,7 @@ class Clients:
                 static_token=conn.static_token,
                 timeout_seconds=s.graph_timeout_seconds,
                 max_retries=s.graph_max_retries,
+                tracer_provider=tracer_provider(s.service_name, s.otel_exporter_otlp_endpoint),
             )
             adapter = GraphAdapter(client, self.limiter, cache_seconds=s.freebusy_cache_seconds)
             self._graph[key] = adapter

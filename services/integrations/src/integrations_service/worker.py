@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from servicekit.consumer import Consumer
 from servicekit.settings import KitSettings
+from servicekit.telemetry import tracer_provider
 from servicekit.worker import Loop, WorkerContext, WorkerRuntime
 
 from integrations_service.bookings.handlers import BookingHandlers
@@ -88,6 +89,9 @@ def runner(ctx: WorkerContext, queue: str, d: Deps, *, batch: int) -> JobRunner:
             if queue == "graph"
             else settings.sync_backoff_seconds
         ),
+        tracer=tracer_provider(
+            settings.service_name, settings.otel_exporter_otlp_endpoint
+        ).get_tracer("integrations_service.jobs"),
     )
 
 

@@ -7,6 +7,7 @@ from ops_service.actions.endpoints import router as actions_router
 from ops_service.attention.endpoints import router as attention_router
 from ops_service.dlq.endpoints import router as dlq_router
 from ops_service.health.endpoints import router as health_router
+from ops_service.health.endpoints import scrape as health_figures
 from ops_service.heartbeats.endpoints import router as heartbeats_router
 from ops_service.reconciliation.endpoints import router as reconciliation_router
 from ops_service.settings import Settings
@@ -28,4 +29,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             heartbeats_router,
             timeline_router,
         ],
+        scrape_figures=health_figures,
     )

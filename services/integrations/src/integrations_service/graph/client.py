@@ -12,6 +12,10 @@ The retry middleware retries 429/503/504 (POST included) honouring an integer or
 `delay` we set) applies. Retries stay inside one adapter call, which the adapter bounds with an
 overall deadline so a long `Retry-After` cannot hold a mailbox slot for minutes.
 
+Each request (retries included) is a CLIENT span of `tracer_provider` when one is given: the
+OpenTelemetry httpx instrumentation on our client, outside the SDK's middleware (kiota's own
+spans go to the global provider and are INTERNAL), with method, URL and status.
+
 Token providers: a static token for the sandbox and tests; azure-identity's async
 `ClientSecretCredential` (client credentials, scope `https://graph.microsoft.com/.default`) in
 production. Both hand a token only to the Graph host configured here.
@@ -40,6 +44,8 @@ from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph.graph_service_client import GraphServiceClient
 from msgraph_core import GraphClientFactory
 from msgraph_core.middleware import GraphTelemetryHandler
+from opentelemetry.sdk.trace import TracerProvider
+from servicekit.telemetry import instrument_httpx
 
 from integrations_service.graph.errors import GraphError
 from integrations_service.graph.metering import ThrottleMeter
@@ -120,6 +126,7 @@ def build_graph_client(
     timeout_seconds: float = 10.0,
     max_retries: int = 3,
     retry_delay_seconds: float = 0.5,
+    tracer_provider: TracerProvider | None = None,
 ) -> GraphClient:
     """`base_url` is Graph's root without `/v1.0` (the sandbox: `http://127.0.0.1:8101`).
 
@@ -150,6 +157,8 @@ def build_graph_client(
     http = GraphClientFactory.create_with_custom_middleware(
         middleware, client=httpx.AsyncClient(timeout=httpx.Timeout(timeout_seconds))
     )
+    if tracer_provider is not None:
+        instrument_httpx(http, tracer_provider)
     adapter = GraphRequestAdapter(BaseBearerTokenAuthenticationProvider(provider), client=http)
     adapter.base_url = f"{root}/v1.0"
     return GraphClient(

@@ -10,16 +10,20 @@ Invariants, kept here:
   lease ends (that attempt counts, so a job that kills its worker cannot loop forever).
 - A finish re-checks the claim (`status = 'processing' AND attempts = claimed`) under a row
   lock: a worker that outlived its lease cannot overwrite a newer attempt.
+- `cause` also keeps the trace the job was asked for in (W3C headers under `trace`: the
+  consumer's span, when enqueued by a handler), so the attempt's span, minutes later and in
+  another task, continues that trace. A re-armed coalescing job takes its newest asker's.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from scheduler_contracts import Envelope
+from servicekit.telemetry import inject_headers
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,17 +44,22 @@ class Job:
     attempts: int
     max_attempts: int
     cause: Envelope | None
+    trace: dict[str, str] = field(default_factory=dict)  # W3C trace context, may be empty
 
     @property
     def last_attempt(self) -> bool:
         return self.attempts >= self.max_attempts
 
 
+_TRACE = "trace"
+
+
 def _cause(envelope: Envelope | None) -> dict[str, Any] | None:
-    if envelope is None:
-        return None
     # Only what result events need to link to it (not the payload, which may hold a bearer link).
-    return envelope.model_dump(mode="json", exclude={"data"})
+    out = envelope.model_dump(mode="json", exclude={"data"}) if envelope is not None else {}
+    if trace := inject_headers():
+        out[_TRACE] = trace
+    return out or None
 
 
 async def enqueue(
@@ -137,22 +146,26 @@ async def claim(session: AsyncSession, queue: str, limit: int, lease_seconds: fl
     rows = (
         await session.execute(_CLAIM, {"queue": queue, "limit": limit, "lease": lease_seconds})
     ).all()
-    return [
-        Job(
-            id=r.id,
-            queue=r.queue,
-            kind=r.kind,
-            key=r.key,
-            org_id=r.org_id,
-            request_id=r.request_id,
-            booking_id=r.booking_id,
-            payload=r.payload,
-            attempts=r.attempts,
-            max_attempts=r.max_attempts,
-            cause=Envelope.model_validate({**r.cause, "data": {}}) if r.cause else None,
-        )
-        for r in rows
-    ]
+    return [_job(r) for r in rows]
+
+
+def _job(r: Any) -> Job:
+    cause = dict(r.cause or {})
+    trace = cause.pop(_TRACE, None) or {}
+    return Job(
+        id=r.id,
+        queue=r.queue,
+        kind=r.kind,
+        key=r.key,
+        org_id=r.org_id,
+        request_id=r.request_id,
+        booking_id=r.booking_id,
+        payload=r.payload,
+        attempts=r.attempts,
+        max_attempts=r.max_attempts,
+        cause=Envelope.model_validate({**cause, "data": {}}) if cause else None,
+        trace={str(k): str(v) for k, v in trace.items()},
+    )
 
 
 async def lock_if_mine(session: AsyncSession, job: Job) -> bool | None:

@@ -3,7 +3,9 @@ must not hold a database transaction open), then finish it in a transaction of i
 stages the result events in the outbox together with the job's new state.
 
 Each attempt's outcome (done, retrying, failed, lost) is counted by job kind (`jobs_total`), and
-its log lines carry the job's id, kind, org and request (`subject`)."""
+its log lines carry the job's id, kind, org and request (`subject`). Each attempt is a span
+(`<kind> run`) that continues the trace the job was asked for in (repository.py keeps it), so
+its external calls and result events belong to the trace of the change that caused them."""
 
 from __future__ import annotations
 
@@ -14,11 +16,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from opentelemetry import trace
+from opentelemetry.trace import Tracer
 from scheduler_contracts import Envelope
 from servicekit import outbox
 from servicekit.db import unit_of_work
 from servicekit.logs import bind_context
 from servicekit.metrics import JOBS
+from servicekit.telemetry import extract_context
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from integrations_service.jobs import repository
@@ -89,6 +94,7 @@ class JobRunner:
     lease_seconds: float = 120.0
     backoff_seconds: float = 5.0
     concurrency: int = 8
+    tracer: Tracer | None = None
     summary: Summary = field(default_factory=Summary)
 
     async def run_once(self) -> Summary:
@@ -99,16 +105,30 @@ class JobRunner:
             )
         summary.claimed = len(claimed)
         gate = asyncio.Semaphore(self.concurrency)
+        tracer = self.tracer or trace.get_tracer(__name__)
 
         async def one(job: Job) -> None:
             async with gate:
-                with bind_context(
-                    job_id=str(job.id),
-                    job_kind=job.kind,
-                    org_id=str(job.org_id),
-                    subject=str(job.request_id or ""),
+                with (
+                    tracer.start_as_current_span(
+                        f"{job.kind} run",
+                        context=extract_context(job.trace),
+                        attributes={
+                            "job.id": str(job.id),
+                            "job.kind": job.kind,
+                            "job.queue": job.queue,
+                            "job.attempt": job.attempts,
+                        },
+                    ) as span,
+                    bind_context(
+                        job_id=str(job.id),
+                        job_kind=job.kind,
+                        org_id=str(job.org_id),
+                        subject=str(job.request_id or ""),
+                    ),
                 ):
                     outcome = await self._work(job)
+                    span.set_attribute("job.outcome", outcome)
             JOBS.labels(job.kind, outcome).inc()
             setattr(summary, outcome, getattr(summary, outcome) + 1)
 
@@ -144,6 +164,9 @@ class JobRunner:
 
     async def _fail(self, job: Job, kind: JobKind | None, error: JobFailed) -> str:
         final = not error.retryable or job.last_attempt
+        trace.get_current_span().set_status(
+            trace.Status(trace.StatusCode.ERROR, f"{error.code}: {error.message[:200]}")
+        )
         async with unit_of_work(self.sessions) as session:
             rerun = await repository.lock_if_mine(session, job)
             if rerun is None:

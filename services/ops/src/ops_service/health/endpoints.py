@@ -1,4 +1,5 @@
-"""`GET /api/ops/health` (runbook): status, reasons and the key metrics."""
+"""`GET /api/ops/health` (runbook): status, reasons and the key metrics; the same figures as
+gauges on ops' `/metrics` (`scrape`), computed from one evaluation like the endpoint's."""
 
 from __future__ import annotations
 
@@ -6,19 +7,20 @@ import logging
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request
+from prometheus_client.metrics_core import Metric
 from servicekit.db import unit_of_work
 from servicekit.identity import SuperadminIdentity
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ops_service.health import service
+from ops_service.health.metrics import gauges
 from ops_service.health.schemas import HealthOut
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/ops", tags=["ops"])
 
 
-@router.get("/health", response_model=HealthOut, response_model_by_alias=True)
-async def health(_: SuperadminIdentity, request: Request) -> HealthOut:
+async def current(request: Request) -> HealthOut:
     now = datetime.now(UTC)
     # Its own session, not DbSession: ops' database being down is an answer (Critical), not
     # an error page.
@@ -28,3 +30,14 @@ async def health(_: SuperadminIdentity, request: Request) -> HealthOut:
     except (DBAPIError, OperationalError, OSError, TimeoutError) as exc:
         log.warning("health: ops database unreachable: %s", type(exc).__name__)
         return service.unreachable(now, "Ops database unreachable: figures unavailable")
+
+
+@router.get("/health", response_model=HealthOut, response_model_by_alias=True)
+async def health(_: SuperadminIdentity, request: Request) -> HealthOut:
+    return await current(request)
+
+
+async def scrape(request: Request) -> list[Metric]:
+    """Ops' `/metrics` figures (servicekit's `scrape_figures`): one evaluation per scrape, the
+    endpoint's queries on the event loop like any request, nothing cached between scrapes."""
+    return gauges(await current(request))
