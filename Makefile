@@ -62,8 +62,8 @@ test-broker-outage: install ## tests that stop RabbitMQ (root only; skipped othe
 	  if [ $$rc -eq 5 ]; then echo "no broker-outage tests selected"; exit 0; fi; exit $$rc
 
 .PHONY: test-slow
-test-slow: install ## the long fault and load runs
-	@$(PYTEST) -m slow; rc=$$?; if [ $$rc -eq 5 ]; then echo "no slow tests yet"; exit 0; fi; exit $$rc
+test-slow: install ## the long fault and load runs, property tests at 2,000 examples
+	@HYPOTHESIS_PROFILE=slow $(PYTEST) -m "slow or hypothesis"
 
 .PHONY: lint
 lint: install ## ruff (lint + format check) and mypy --strict on src/

@@ -85,7 +85,8 @@ def last_instant(wall: datetime, zone: ZoneInfo) -> int:
 
 def _midnights(first: date, last: date, zone: ZoneInfo) -> list[tuple[int, bool]]:
     """For each local day first … last: its first instant, and whether the day is plain (24 h,
-    midnight an ordinary time), so that a wall time t that day is simply that instant + t."""
+    both its midnights ordinary times), so that a wall time t that day, 24:00 included, is
+    simply that instant + t."""
     out: list[tuple[int, bool]] = []
     wall = datetime.combine(first, time())
     early, late = _folds(wall, zone)
@@ -95,7 +96,8 @@ def _midnights(first: date, last: date, zone: ZoneInfo) -> list[tuple[int, bool]
         wall += timedelta(days=1)
         e, la = _folds(wall, zone)
         end = e if e <= la else _jump(zone, la, e)
-        out.append((start, ordinary and end - start == DAY_US))
+        # A repeated next midnight makes 24:00 its last pass (`last_instant`), not instant + 24 h.
+        out.append((start, ordinary and e == la and end - start == DAY_US))
         start, ordinary = end, e == la
     return out
 
@@ -168,7 +170,9 @@ def working_intervals(hours: WeeklyHours, lo: int, hi: int) -> list[tuple[int, i
     """The working time of every local day touching [lo, hi) as sorted, disjoint UTC
     intervals (touching ones merged)."""
     zone = zone_info(hours.zone)
-    first = local_date(lo, zone)
+    # From the day before: hours ending at 24:00 run on into the next day when its midnight is
+    # repeated by a fall-back (Cuba's 01:00 -> 00:00).
+    first = local_date(lo, zone) - timedelta(days=1)
     out: list[tuple[int, int]] = []
     for offset, (midnight, plain) in enumerate(_midnights(first, local_date(hi, zone), zone)):
         day = first + timedelta(days=offset)

@@ -67,7 +67,9 @@ class Interval:
     def __post_init__(self) -> None:
         require_aware(self.start, "interval start")
         require_aware(self.end, "interval end")
-        if self.end < self.start:
+        # As instants: datetimes sharing a tzinfo compare by wall clock, which gets an interval
+        # in a fall-back's repeated hour backwards.
+        if to_us(self.end) < to_us(self.start):
             raise ValueError(f"interval ends before it starts: {self.start} > {self.end}")
 
 
