@@ -146,6 +146,12 @@ WHAT: dict[str, str] = {
     "integrations.icims_webhook_secret": "the install's iCIMS webhook HMAC secret (an org's own, "
     "set in `/settings/integrations`, replaces it for that org's customer id); the dev value is "
     "the runbook's `test-webhook-secret`",
+    "integrations.icims_webhook_secret_previous": "the install's webhook secret being rotated "
+    "out, accepted beside the current one until unset (§7.3)",
+    "integrations.webhook_secret_overlap_hours": "how long an org's replaced webhook secret is "
+    "still accepted after an admin changes it (§7.3)",
+    "integrations.webhook_backoff_seconds": "webhook processing retry spacing: this, then 4x "
+    "(3 attempts)",
     "integrations.icims_base_url": "iCIMS API root",
     "integrations.icims_token_url": "OAuth token URL; unset: `<ICIMS_BASE_URL>/oauth/token`",
     "integrations.icims_client_id": "the install's iCIMS client (optional: orgs may connect "

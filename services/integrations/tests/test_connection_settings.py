@@ -301,3 +301,110 @@ async def test_an_orgs_own_webhook_secret_verifies_its_customers_deliveries(
         )
     await engine.dispose()
     assert owners == [org]
+
+
+async def test_a_changed_webhook_secret_keeps_accepting_the_old_one_for_the_overlap(
+    api: httpx.AsyncClient, integrations_db: str
+) -> None:
+    """Rotation without dropping deliveries: after an admin changes the org's webhook secret,
+    deliveries iCIMS still signs with the old one (it switches over later, some are in flight)
+    verify for WEBHOOK_SECRET_OVERLAP_HOURS; then only the new one does. A third secret never."""
+    import hashlib
+    import json
+
+    from scheduler_sandbox.icims_signing import sign_headers
+
+    org, customer = uuid.uuid4(), f"C{uuid.uuid4().hex[:8]}"
+    old, new = "the-old-webhook-secret-0123456789", "the-new-webhook-secret-0123456789"
+
+    async def put(secret: str) -> None:
+        r = await api.put(
+            "/api/integrations/settings",
+            headers=admin(org),
+            json={"icims": {"customerId": customer, "webhookSecret": secret}},
+        )
+        assert r.status_code == 200, r.text
+
+    async def verified(secret: str) -> bool:
+        body = json.dumps(
+            {
+                "customerId": customer,
+                "eventType": "WorkFlowStatusChangeEvent",
+                "systemId": uuid.uuid4().hex,
+                "newStatus": {"id": "C1"},
+            }
+        ).encode()
+        headers = sign_headers(
+            secret=secret,
+            method="POST",
+            host="testserver",
+            path="/api/webhooks/icims",
+            query="",
+            body_sha256=hashlib.sha256(body).hexdigest(),
+        )
+        r = await api.post("/api/webhooks/icims", content=body, headers=headers)
+        assert r.status_code == 200, r.text
+        return bool(r.json()["verified"])
+
+    await put(old)
+    assert await verified(old) and not await verified(new)
+    await put(new)
+    assert await verified(new) and await verified(old)  # the overlap
+    assert not await verified("a-third-secret-never-configured-01")
+    await put(new)  # saving the same secret again does not restart or drop the overlap
+    assert await verified(old)
+
+    engine = create_engine(integrations_db)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "UPDATE connections SET icims_webhook_secret_rotated_at = now() - interval"
+                    " '73 hours' WHERE org_id = :o"
+                ),
+                {"o": org},
+            )
+    finally:
+        await engine.dispose()
+    assert await verified(new) and not await verified(old)  # the overlap is over
+
+
+async def test_the_installs_previous_webhook_secret_is_accepted_while_it_is_set(
+    integrations_settings: Settings,
+) -> None:
+    """The install-wide secret rotates the same way: ICIMS_WEBHOOK_SECRET_PREVIOUS is accepted
+    beside ICIMS_WEBHOOK_SECRET until the operator unsets it."""
+    import hashlib
+    import json
+
+    from scheduler_sandbox.icims_signing import sign_headers
+
+    def signed(secret: str) -> tuple[bytes, dict[str, str]]:
+        body = json.dumps({"customerId": "77", "eventType": "X", "systemId": uuid.uuid4().hex})
+        raw = body.encode()
+        headers = sign_headers(
+            secret=secret,
+            method="POST",
+            host="testserver",
+            path="/api/webhooks/icims",
+            query="",
+            body_sha256=hashlib.sha256(raw).hexdigest(),
+        )
+        return raw, headers
+
+    for previous, old_accepted in (("install-old-secret-0123456789", True), (None, False)):
+        settings = integrations_settings.model_copy(
+            update={
+                "icims_webhook_secret": SecretStr("install-new-secret-0123456789"),
+                "icims_webhook_secret_previous": SecretStr(previous) if previous else None,
+            }
+        )
+        async with app_client(create_app(settings)) as client:
+            for secret, expected in (
+                ("install-new-secret-0123456789", True),
+                ("install-old-secret-0123456789", old_accepted),
+            ):
+                raw, headers = signed(secret)
+                r = await client.post("/api/webhooks/icims", content=raw, headers=headers)
+                assert r.status_code == 200, r.text
+                assert r.json()["verified"] is expected, (previous, secret)

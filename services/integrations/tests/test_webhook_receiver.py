@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 from integrations_service.webhooks.verify import sign
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -183,6 +184,24 @@ async def test_unparseable_body_is_stored_failed_and_answered_400(
     stored = await row(integrations_db, r.json()["error"]["details"]["id"])
     assert stored["status"] == "failed" and stored["raw_body"] == raw
     assert stored["last_error"].startswith("unreadable delivery: not JSON")
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (b"[" * 10_000 + b"]" * 10_000, "not JSON"),  # was a RecursionError: 500
+        (status_change(note="a\u0000b"), "U+0000"),  # jsonb cannot hold it: was a 500
+    ],
+)
+async def test_unstorable_json_is_stored_failed_and_answered_400(
+    integrations, integrations_db, body: bytes, why: str
+) -> None:
+    raw, headers = signed(body)
+    r = await integrations.post("/api/webhooks/icims", content=raw, headers=headers)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "malformed_webhook"
+    stored = await row(integrations_db, r.json()["error"]["details"]["id"])
+    assert stored["status"] == "failed" and stored["raw_body"] == raw
+    assert why in stored["last_error"]
 
 
 async def test_corrupt_gzip_is_stored_failed(integrations) -> None:

@@ -82,6 +82,10 @@ connections = Table(
     Column("icims_client_secret", LargeBinary),
     Column("icims_token_url", Text),
     Column("icims_webhook_secret", LargeBinary),
+    # The org's webhook secret before its last change, accepted for WEBHOOK_SECRET_OVERLAP_HOURS
+    # after `icims_webhook_secret_rotated_at` (deliveries signed before iCIMS switched over).
+    Column("icims_webhook_secret_previous", LargeBinary),
+    Column("icims_webhook_secret_rotated_at", DateTime(timezone=True)),
     Column("icims_note_field", Text),
     Column("icims_schedule_status_id", Text),
     Column("icims_scheduled_status_id", Text),

@@ -40,6 +40,17 @@ class Settings(KitSettings):
         default=None,
         validation_alias=AliasChoices("ICIMS_WEBHOOK_SECRET", "icims_webhook_secret"),
     )
+    # Rotation without dropping deliveries: the secret being replaced, still accepted while
+    # iCIMS (and deliveries already in flight) move to the new one. Unset once they have.
+    icims_webhook_secret_previous: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "ICIMS_WEBHOOK_SECRET_PREVIOUS", "icims_webhook_secret_previous"
+        ),
+    )
+    # How long an org's replaced webhook secret (set in /settings/integrations) is still
+    # accepted after the change.
+    webhook_secret_overlap_hours: float = Field(default=72.0, ge=0)
     # A single-company install's iCIMS connection (per-org connection settings come later):
     # deliveries for ICIMS_CUSTOMER_ID belong to ICIMS_ORG_ID.
     icims_base_url: str = Field(

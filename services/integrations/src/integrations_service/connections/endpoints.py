@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from servicekit.app import DbSession
 from servicekit.errors import Conflict
 from servicekit.identity import Identity, OrgAdminIdentity
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from integrations_service.clients import Clients
 from integrations_service.connections import repository
@@ -71,6 +73,25 @@ def _out(conns: OrgConnections, row: Any | None) -> SettingsOut:
     )
 
 
+async def _keep_replaced_webhook_secret(
+    session: AsyncSession, resolver: ConnectionResolver, org_id: uuid.UUID, body: SettingsIn
+) -> dict[str, Any]:
+    """A changed webhook secret keeps the one it replaces (sealed) with the time of the change:
+    deliveries iCIMS signed before it switched over still verify during the overlap."""
+    row = await repository.get_row(session, org_id)
+    # Only the org's own secret: an install-wide one never speaks for one org's customer.
+    own = row is not None and row["icims_webhook_secret"] is not None
+    current = resolver.resolve(org_id, row).icims.webhook_secret if own else None
+    new = body.icims.webhook_secret if body.icims is not None else None
+    if not current or current == new:
+        return {}
+    column = "icims_webhook_secret_previous"
+    return {
+        column: resolver.sealer.seal(current, org_id=org_id, column=column),
+        "icims_webhook_secret_rotated_at": datetime.now(UTC),
+    }
+
+
 @router.get("", response_model=SettingsOut, response_model_by_alias=True)
 async def get_settings(
     identity: OrgAdminIdentity, session: DbSession, request: Request
@@ -100,6 +121,8 @@ async def put_settings(
                 )
             else:
                 values[f"{section_name}_{field}"] = value
+    if "icims_webhook_secret" in values:
+        values.update(await _keep_replaced_webhook_secret(session, resolver, org_id, body))
     try:
         await repository.save(session, org_id, values, identity.user_id)
     except repository.CustomerTaken:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import select
@@ -63,6 +64,13 @@ class IcimsConnection:
     schedule_status_id: str | None
     scheduled_status_id: str | None
     source: Source
+    # A replaced webhook secret still within its overlap: deliveries signed with it verify.
+    previous_webhook_secret: str | None = None
+
+    @property
+    def webhook_secrets(self) -> list[str]:
+        """The secrets a delivery may be signed with, the current one first."""
+        return [s for s in (self.webhook_secret, self.previous_webhook_secret) if s]
 
     @property
     def configured(self) -> bool:
@@ -113,6 +121,17 @@ class ConnectionResolver:
             return None
         return self._sealer.open(bytes(sealed), org_id=org_id, column=column)
 
+    def _previous_webhook_secret(self, org_id: uuid.UUID, row: Any) -> str | None:
+        """The org's replaced secret within its overlap, else the install's previous one."""
+        s = self._settings
+        if row is None or row["icims_webhook_secret"] is None:
+            return _secret(s.icims_webhook_secret_previous)  # the install's secret applies
+        rotated_at = row["icims_webhook_secret_rotated_at"]
+        overlap = timedelta(hours=s.webhook_secret_overlap_hours)
+        if rotated_at is None or datetime.now(UTC) - rotated_at > overlap:
+            return None
+        return self._open(org_id, row, "icims_webhook_secret_previous")
+
     def resolve(self, org_id: uuid.UUID, row: Any) -> OrgConnections:
         s = self._settings
 
@@ -157,6 +176,7 @@ class ConnectionResolver:
             client_secret=i_secret,
             webhook_secret=self._open(org_id, row, "icims_webhook_secret")
             or _secret(s.icims_webhook_secret),
+            previous_webhook_secret=self._previous_webhook_secret(org_id, row),
             note_field=own("icims_note_field") or s.icims_note_field,
             schedule_status_id=own("icims_schedule_status_id") or s.icims_schedule_status_id,
             scheduled_status_id=own("icims_scheduled_status_id") or s.icims_scheduled_status_id,

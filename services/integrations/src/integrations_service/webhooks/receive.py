@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from integrations_service.connections.service import ConnectionResolver
 from integrations_service.models import webhook_events as W
 from integrations_service.settings import Settings
-from integrations_service.webhooks.verify import verify
+from integrations_service.webhooks.verify import install_secrets, verify_any
 
 # iCIMS names event types in its payload; ours are the runbook's. Only the status change is in
 # iCIMS's public documentation; other names are stored as they come and marked unsupported.
@@ -100,11 +100,31 @@ def parse(decoded: bytes | None) -> tuple[dict[str, Any] | None, str | None]:
         return None, None
     try:
         payload = json.loads(decoded)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: nested deeper than the parser goes (e.g. 10,000 `[`).
         return None, f"not JSON: {exc}"[:300]
     if not isinstance(payload, dict):
         return None, "not a JSON object"
+    if _has_nul(payload):
+        # PostgreSQL's jsonb and text cannot hold U+0000: kept as raw bytes only.
+        return None, "a JSON string contains U+0000, which cannot be stored"
     return payload, None
+
+
+def _has_nul(payload: Any) -> bool:
+    """Whether any key or string holds U+0000 (iteratively: the payload may be ~1000 deep)."""
+    stack = [payload]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
 
 
 async def find_original(
@@ -161,9 +181,7 @@ async def store(
     customer = (
         str(payload.get("customerId"))[:100] if payload and payload.get("customerId") else None
     )
-    secret = (
-        settings.icims_webhook_secret.get_secret_value() if settings.icims_webhook_secret else None
-    )
+    secrets = install_secrets(settings)
     org_id = None
     if resolver is not None and customer is not None:
         # One endpoint serves every customer: the org that connected this customer id may have
@@ -171,10 +189,10 @@ async def store(
         conns = await resolver.for_customer(session, customer)
         if conns is not None:
             org_id = conns.org_id
-            secret = conns.icims.webhook_secret or secret
+            secrets = conns.icims.webhook_secrets or secrets
     bodies = [raw] + ([decoded] if decoded is not None and decoded != raw else [])
-    verdict = verify(
-        secret=secret,
+    verdict = verify_any(
+        secrets,
         method=method,
         path=path,
         query=query,

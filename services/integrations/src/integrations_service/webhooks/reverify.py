@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -40,7 +41,7 @@ from integrations_service.webhooks.receive import (
     decode,
     find_original,
 )
-from integrations_service.webhooks.verify import verify
+from integrations_service.webhooks.verify import install_secrets, verify_any
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ async def reverify(
     session: AsyncSession,
     webhook_id: uuid.UUID,
     *,
-    secret: str | None,
+    secret: str | Sequence[str] | None,
     max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
     duplicate_window: timedelta = DEFAULT_DUPLICATE_WINDOW,
     causation: Envelope | None = None,
@@ -102,7 +103,7 @@ async def _reverify_locked(
     session: AsyncSession,
     row: Any,
     *,
-    secret: str | None,
+    secret: str | Sequence[str] | None,
     max_decoded_bytes: int,
     duplicate_window: timedelta,
     causation: Envelope | None,
@@ -115,8 +116,8 @@ async def _reverify_locked(
         decoded, _ = decode(raw, headers.get("content-encoding", ""), max_decoded_bytes)
     except Rejected:
         decoded = None  # accepted under a larger limit once; the raw body may still be signed
-    verdict = verify(
-        secret=secret,
+    verdict = verify_any(
+        secret,
         method=row.method,
         path=row.path,
         query=row.query,
@@ -200,7 +201,7 @@ async def retry_webhook(
     session: AsyncSession,
     webhook_id: uuid.UUID,
     *,
-    secret: str | None,
+    secret: str | Sequence[str] | None,
     max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
     duplicate_window: timedelta = DEFAULT_DUPLICATE_WINDOW,
     causation: Envelope | None = None,
@@ -257,17 +258,15 @@ async def handle_webhook_retry_requested(
     if request.provider not in (None, "icims"):
         log.info("webhook retry for provider %s: not ours to retry", request.provider)
         return
-    secret = (
-        settings.icims_webhook_secret.get_secret_value() if settings.icims_webhook_secret else None
-    )
+    secret: list[str] = install_secrets(settings)
     if resolver is not None:
         # The same secret receipt would use now: the customer's org's own, else the install's.
         customer = (
             await session.execute(select(W.c.customer_id).where(W.c.id == request.webhook_id))
         ).scalar_one_or_none()
         conns = await resolver.for_customer(session, customer) if customer else None
-        if conns is not None and conns.icims.webhook_secret:
-            secret = conns.icims.webhook_secret
+        if conns is not None and conns.icims.webhook_secrets:
+            secret = conns.icims.webhook_secrets
     outcome = await retry_webhook(
         session,
         request.webhook_id,

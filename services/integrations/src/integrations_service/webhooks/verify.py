@@ -22,6 +22,10 @@ import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from integrations_service.settings import Settings
 
 SCHEME = "x-icims-v1-hmac-sha256"
 REQUIRED_SIGNED = frozenset({"host", "x-icims-date", "x-icims-content-sha256"})
@@ -126,3 +130,46 @@ def verify(
     if not hmac.compare_digest(expected.encode(), presented.encode("utf-8", "replace")):
         return Verdict(False, "signature mismatch")
     return Verdict(True, None, params.get("user"))
+
+
+def verify_any(
+    secrets: str | Sequence[str] | None,
+    *,
+    method: str,
+    path: str,
+    query: str,
+    headers: Mapping[str, str],
+    bodies: Sequence[bytes],
+    received_at: datetime,
+) -> Verdict:
+    """`verify` with each accepted secret, the current one first (a secret being rotated out
+    is still accepted during its overlap). The first secret's verdict explains a refusal."""
+    if secrets is None or isinstance(secrets, str):
+        secrets = [secrets] if secrets else []
+    candidates: list[str | None] = [*secrets] or [None]  # none: verify() says why not
+    first: Verdict | None = None
+    for secret in candidates:
+        verdict = verify(
+            secret=secret,
+            method=method,
+            path=path,
+            query=query,
+            headers=headers,
+            bodies=bodies,
+            received_at=received_at,
+        )
+        if verdict.ok:
+            return verdict
+        first = first or verdict
+    assert first is not None
+    return first
+
+
+def install_secrets(settings: Settings) -> list[str]:
+    """The install's webhook secrets (its own, then one being rotated out), for deliveries of a
+    customer no org has connected with a secret of its own."""
+    return [
+        s.get_secret_value()
+        for s in (settings.icims_webhook_secret, settings.icims_webhook_secret_previous)
+        if s is not None
+    ]
