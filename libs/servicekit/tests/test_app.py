@@ -107,3 +107,21 @@ async def test_request_on_a_connection_killed_under_the_pool_is_503_then_recover
         assert broken.status_code == 503 and broken.headers["retry-after"] == "1"
         assert broken.json()["error"]["code"] == "service_unavailable"
         assert (await client.post("/things/retried")).status_code == 201
+
+
+async def test_text_with_a_nul_character_is_the_clients_error_not_ours(kit_db: KitDb) -> None:
+    """PostgreSQL cannot store U+0000 in text: a name holding one is refused with a 400 and a
+    stable code, wherever it came in (here a path parameter), never a 500."""
+    async with kit_db.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "CREATE TABLE IF NOT EXISTS things (name text, "
+                "CONSTRAINT uq_things UNIQUE (name) DEFERRABLE INITIALLY DEFERRED)"
+            )
+        )
+    async with app_client(_app(kit_db)) as client:
+        r = await client.post("/things/a%00b")
+        after = await client.post("/things/ok-after-nul")
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == "invalid_text"
+    assert after.status_code == 201

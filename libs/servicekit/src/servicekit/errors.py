@@ -83,6 +83,12 @@ _STATUS_CODES = {
 }
 
 
+# SQLSTATEs: 22021 invalid byte sequence (NUL in text), 22P05 untranslatable character (NUL in
+# jsonb); 53300 too many connections, 57P03 cannot connect now (starting up, shutting down).
+_UNSTORABLE_TEXT = frozenset({"22021", "22P05"})
+_UNAVAILABLE = frozenset({"53300", "57P03"})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
@@ -117,9 +123,22 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _database(_: Request, exc: DBAPIError) -> JSONResponse:
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        if sqlstate in _UNSTORABLE_TEXT:
+            # U+0000 in a string: PostgreSQL's text and jsonb cannot hold it. The client's input,
+            # wherever it was (a body, a query parameter, a path): refused, not our failure.
+            return JSONResponse(
+                error_body("invalid_text", "Text may not contain the NUL character (U+0000)."),
+                400,
+            )
         # A connection that broke under the pool (restart, failover, pg_terminate_backend) is
-        # invalidated by SQLAlchemy; the request is safe to retry and the client should.
-        if exc.connection_invalidated or isinstance(exc.orig, OSError | ConnectionError):
+        # invalidated by SQLAlchemy, and a server refusing connections (too many clients, still
+        # starting) will take them again soon: safe to retry, and the client should.
+        if (
+            exc.connection_invalidated
+            or isinstance(exc.orig, OSError | ConnectionError)
+            or sqlstate in _UNAVAILABLE
+        ):
             log.warning("database connection lost during a request: %s", type(exc.orig).__name__)
             return JSONResponse(
                 error_body("service_unavailable", "Please retry in a moment."),
