@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import asyncpg
 from scheduler_contracts import Envelope
 from scheduler_contracts.events.workers import heartbeat_class
 from scheduler_contracts.topology import TOPOLOGY, Topology
@@ -50,6 +51,9 @@ class Loop:
     name: str
     fn: LoopFn
     interval_seconds: float
+    # A PostgreSQL NOTIFY channel announcing new work: a notification ends the wait between
+    # passes at once (the interval stays the fallback, e.g. while the listener reconnects).
+    wake_on: str | None = None
 
 
 @dataclass
@@ -157,8 +161,14 @@ class WorkerRuntime:
             asyncio.create_task(relay.run(relay_stop), name="relay"),
             asyncio.create_task(self._heartbeats(ctx.sessions), name="heartbeat"),
         ]
+        wakers: dict[str, list[asyncio.Event]] = {}
         for job in self.loops(ctx) if self.loops else ():
-            tasks.append(asyncio.create_task(self._run_loop(job), name=job.name))
+            wake = asyncio.Event()
+            if job.wake_on:
+                wakers.setdefault(job.wake_on, []).append(wake)
+            tasks.append(asyncio.create_task(self._run_loop(job, wake), name=job.name))
+        if wakers:
+            tasks.append(asyncio.create_task(self._listen(wakers), name="wake-listener"))
         consumers = list(self.consumers(ctx)) if self.consumers else []
         tracer = tracer_provider(s.service_name, s.otel_exporter_otlp_endpoint).get_tracer(
             "servicekit.consumer"
@@ -225,8 +235,41 @@ class WorkerRuntime:
             except Exception as exc:
                 log.warning("inbox housekeeping failed: %s", exc)
 
-    async def _run_loop(self, job: Loop) -> None:
+    async def _listen(self, wakers: dict[str, list[asyncio.Event]]) -> None:
+        """Turn NOTIFYs on the loops' channels into wake-ups; reconnect when the connection is
+        lost (the loops poll meanwhile, so only latency suffers)."""
+
+        def waker(events: list[asyncio.Event]) -> Callable[..., None]:
+            def on_notify(*_: object) -> None:
+                for event in events:
+                    event.set()
+
+            return on_notify
+
         while True:
+            connection: asyncpg.Connection | None = None
+            try:
+                connection = await asyncpg.connect(self.settings.asyncpg_dsn, timeout=10)
+                for channel, events in wakers.items():
+                    await connection.add_listener(channel, waker(events))
+                for events in wakers.values():  # work announced while we were not listening
+                    for event in events:
+                        event.set()
+                lost = asyncio.Event()
+                connection.add_termination_listener(waker([lost]))
+                await lost.wait()
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("wake-up listener unavailable: %s", exc)
+            finally:
+                if connection is not None:
+                    with contextlib.suppress(Exception):
+                        await connection.close(timeout=2)
+            await asyncio.sleep(5)
+
+    async def _run_loop(self, job: Loop, wake: asyncio.Event | None = None) -> None:
+        wake = wake or asyncio.Event()
+        while True:
+            wake.clear()  # a NOTIFY during this pass ends the next wait at once
             began, outcome = time.perf_counter(), "ok"
             try:
                 summary = await job.fn()
@@ -237,7 +280,8 @@ class WorkerRuntime:
                 log.exception("%s pass failed", job.name)
             LOOP_RUNS.labels(job.name, outcome).inc()
             LOOP_DURATION.labels(job.name).observe(time.perf_counter() - began)
-            await asyncio.sleep(job.interval_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=job.interval_seconds)
 
     # -- once -----------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from servicekit.worker import Loop, WorkerContext, WorkerRuntime
 from integrations_service.bookings.handlers import BookingHandlers
 from integrations_service.clients import Clients
 from integrations_service.connections.service import ConnectionResolver
+from integrations_service.jobs.repository import wake_channel
 from integrations_service.jobs.runner import JobKind, JobRunner, Summary
 from integrations_service.jobs.settings import JobLimits
 from integrations_service.kinds.calendar import CalendarSync
@@ -33,6 +34,7 @@ from integrations_service.kinds.mail import (
 )
 from integrations_service.settings import Settings
 from integrations_service.webhooks.process import process_batch
+from integrations_service.webhooks.receive import WEBHOOKS_CHANNEL
 from integrations_service.webhooks.reverify import handle_webhook_retry_requested
 from integrations_service.webhooks.translate import Translator
 
@@ -155,6 +157,7 @@ def _graph_loops(ctx: WorkerContext) -> Sequence[Loop]:
     settings = _settings(ctx)
     loop = _drain(runner(ctx, "graph", deps(ctx), batch=settings.batch_size))
     loop.interval_seconds = settings.graph_jobs_poll_interval_ms / 1000
+    loop.wake_on = wake_channel("graph")
     return [loop]
 
 
@@ -164,6 +167,7 @@ def _sync_loops(ctx: WorkerContext) -> Sequence[Loop]:
         runner(ctx, "icims", deps(ctx), batch=settings.sync_batch_size or settings.batch_size)
     )
     loop.interval_seconds = settings.sync_interval_seconds
+    loop.wake_on = wake_channel("icims")
     return [loop]
 
 
@@ -182,7 +186,14 @@ def _webhook_loops(ctx: WorkerContext) -> Sequence[Loop]:
         )
         return str(summary) if summary.claimed else None
 
-    return [Loop("webhook-process", one_pass, settings.webhook_interval_seconds)]
+    return [
+        Loop(
+            "webhook-process",
+            one_pass,
+            settings.webhook_interval_seconds,
+            wake_on=WEBHOOKS_CHANNEL,
+        )
+    ]
 
 
 def runtime(settings: KitSettings) -> WorkerRuntime:

@@ -96,6 +96,8 @@ async def enqueue(
         created_at=now,
         updated_at=now,
     )
+    if not delay:
+        await announce(session, queue)
     if not coalesce:
         result = await session.execute(stmt.on_conflict_do_nothing(index_elements=[J.c.key]))
         return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -123,6 +125,17 @@ async def enqueue(
         )
     )
     return True
+
+
+def wake_channel(queue: str) -> str:
+    """The NOTIFY channel on which new work for a job queue is announced (worker loops wake)."""
+    return f"jobs_{queue}"
+
+
+async def announce(session: AsyncSession, queue: str) -> None:
+    """Wake the queue's workers when this transaction commits (PostgreSQL delivers a NOTIFY only
+    then, and once per channel however often it was sent)."""
+    await session.execute(text("SELECT pg_notify(:c, '')"), {"c": wake_channel(queue)})
 
 
 _CLAIM = text("""

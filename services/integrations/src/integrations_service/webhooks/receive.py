@@ -95,6 +95,9 @@ def decode(raw: bytes, encoding: str, limit: int) -> tuple[bytes | None, str | N
     return out, None
 
 
+WEBHOOKS_CHANNEL = "webhooks"  # NOTIFY: a verified delivery waits to be processed
+
+
 def parse(decoded: bytes | None) -> tuple[dict[str, Any] | None, str | None]:
     if decoded is None:
         return None, None
@@ -265,4 +268,7 @@ async def store(
         verification_error=verdict.reason,
     )
     await outbox.add(session, Envelope.build(event, source="integrations", subject=str(webhook_id)))
+    if status == "received" and verdict.ok:
+        # Wakes `scheduler-webhook-process` at commit instead of at its next poll.
+        await session.execute(text("SELECT pg_notify(:c, '')"), {"c": WEBHOOKS_CHANNEL})
     return Stored(webhook_id, verdict.ok, duplicate_of, parse_error)
