@@ -125,3 +125,20 @@ async def test_text_with_a_nul_character_is_the_clients_error_not_ours(kit_db: K
     assert r.status_code == 400, r.text
     assert r.json()["error"]["code"] == "invalid_text"
     assert after.status_code == 201
+
+
+async def test_a_pool_with_no_free_connection_answers_503_not_500(kit_db: KitDb) -> None:
+    """Overload: every pooled connection busy for the pool's whole timeout. The request did
+    nothing; the client hears "retry shortly" (503 + Retry-After), not an internal error."""
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    app = _app(kit_db)
+
+    @app.get("/exhausted")
+    async def exhausted() -> None:
+        raise PoolTimeout("QueuePool limit of size 5 overflow 5 reached")
+
+    async with app_client(app) as client:
+        r = await client.get("/exhausted")
+    assert r.status_code == 503 and r.headers["Retry-After"] == "2"
+    assert r.json()["error"]["code"] == "service_unavailable"

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
@@ -120,6 +121,17 @@ def install_error_handlers(app: FastAPI) -> None:
         # is not our error (nginx calls it 499).
         log.info("client disconnected before sending its request body")
         return JSONResponse(error_body("client_closed_request", "The client went away."), 400)
+
+    @app.exception_handler(PoolTimeout)
+    async def _busy(_: Request, exc: PoolTimeout) -> JSONResponse:
+        # Every pooled connection stayed busy for the pool's whole timeout: overload, not a
+        # fault in this request. The client may retry; nothing of this request was done.
+        log.warning("no database connection free within the pool timeout")
+        return JSONResponse(
+            error_body("service_unavailable", "Busy: please retry in a moment."),
+            503,
+            headers={"Retry-After": "2"},
+        )
 
     @app.exception_handler(DBAPIError)
     async def _database(_: Request, exc: DBAPIError) -> JSONResponse:
