@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -98,7 +99,8 @@ class Scenario:
     rate: float
     seconds: float
     booked: list[Booked] = field(default_factory=list)
-    refused: int = 0
+    refused: Counter[str] = field(default_factory=Counter)
+    confirm_span: float = 0.0
 
 
 async def _sign_in(gateway: str, email: str) -> httpx.AsyncClient:
@@ -146,47 +148,58 @@ async def _requests(
     return list(await asyncio.gather(*(one(i) for i in range(n))))
 
 
+def _candidate_client(gateway: str, i: int) -> httpx.AsyncClient:
+    """A candidate's browser: its own connection from its own address (127.0.x.y), as real
+    candidates arrive from their own IPs (the public rate limit is per client address)."""
+    address = f"127.0.{1 + i // 250}.{2 + i % 250}"
+    transport = httpx.AsyncHTTPTransport(local_address=address)
+    return httpx.AsyncClient(base_url=gateway, timeout=60, transport=transport)
+
+
 async def _load(gateway: str, tokens: list[str], scenario: Scenario) -> None:
-    public = httpx.AsyncClient(
-        base_url=gateway, timeout=60, limits=httpx.Limits(max_connections=200)
-    )
+    clients = [_candidate_client(gateway, i) for i in range(len(tokens))]
     # Each candidate first sees the slots (not timed), then confirms on schedule.
     sem = asyncio.Semaphore(16)
 
-    async def first_slot(token: str) -> str | None:
+    async def first_slot(client: httpx.AsyncClient, token: str) -> str | None:
         async with sem:
             for _ in range(5):
-                r = await public.get(f"/api/public/bookings/{token}/slots")
+                r = await client.get(f"/api/public/bookings/{token}/slots")
                 if r.status_code == 200 and r.json()["slots"]:
                     return str(r.json()["slots"][0]["start"])
                 await asyncio.sleep(0.5)
+            scenario.refused[f"slots {r.status_code}"] += 1
             return None
 
-    starts = await asyncio.gather(*(first_slot(t) for t in tokens))
-
-    async def confirm(token: str, start: str | None) -> None:
+    async def confirm(client: httpx.AsyncClient, token: str, start: str | None) -> None:
         if start is None:
-            scenario.refused += 1
             return
         sent = datetime.now(UTC)
         t0 = time.monotonic()
         for _ in range(10):
-            r = await public.post(f"/api/public/bookings/{token}", json={"start": start})
+            r = await client.post(f"/api/public/bookings/{token}", json={"start": start})
             if r.status_code not in (429, 502, 503, 504):
                 break
             await asyncio.sleep(0.5)
         if r.status_code != 201:
-            scenario.refused += 1
+            scenario.refused[f"confirm {r.status_code}"] += 1
             return
         scenario.booked.append(Booked(sent, time.monotonic() - t0, r.json()["booking"]["id"]))
 
-    began = time.monotonic()
-    tasks = []
-    async with public:
-        for i, (token, start) in enumerate(zip(tokens, starts, strict=True)):
+    try:
+        starts = await asyncio.gather(
+            *(first_slot(c, t) for c, t in zip(clients, tokens, strict=True))
+        )
+        # What is timed: from the first confirm sent to the last one answered.
+        began = time.monotonic()
+        tasks = []
+        for i, (client, token, start) in enumerate(zip(clients, tokens, starts, strict=True)):
             await asyncio.sleep(max(0.0, began + i / scenario.rate - time.monotonic()))
-            tasks.append(asyncio.create_task(confirm(token, start)))
+            tasks.append(asyncio.create_task(confirm(client, token, start)))
         await asyncio.gather(*tasks)
+        scenario.confirm_span = time.monotonic() - began
+    finally:
+        await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
 
 
 async def _completion(ops_db: str, booked: list[Booked], limit: float) -> dict[str, float]:
@@ -220,7 +233,7 @@ async def _completion(ops_db: str, booked: list[Booked], limit: float) -> dict[s
     return done
 
 
-async def run(rates: list[float], seconds: float) -> int:
+async def run(rates: list[float], seconds: float, scenarios: list[str], log_level: str) -> int:
     stack_mod = _stack_module()
     tag = uuid.uuid4().hex[:6]
     urls = {s: _db_url(f"bench_e2e_{s}_{tag}") for s in stack_mod.SERVICES}
@@ -236,13 +249,16 @@ async def run(rates: list[float], seconds: float) -> int:
         SCHEDULER_ENV="development",
         AMQP_URL=_with_vhost(amqp, vhost) if own_vhost else amqp,
         BROKER_PREFIX="" if own_vhost else f"bench{tag}.",
-        LOG_LEVEL="WARNING",
+        LOG_LEVEL=log_level,
         PUBLIC_BASE_URL=f"http://127.0.0.1:{ports['gateway']}",
         ICIMS_CUSTOMER_ID=CUSTOMER,
         ICIMS_ORG_ID=str(ORG),
         # The production spacing of retries, but the reconciler out of the way: what is
         # measured is the normal path.
         REPAIR_STALE_THRESHOLD_MS=str(3600 * 1000),
+        # Fifteen processes under PostgreSQL's 100 connections (pools grow to twice this).
+        DB_POOL_SIZE="5",
+        GRAPH_LIMITER_POOL_SIZE="3",
     )
     env = stack_mod.environment(ports, extra)
     logs = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
@@ -255,7 +271,7 @@ async def run(rates: list[float], seconds: float) -> int:
         await stack.wait_healthy(limit_seconds=120)
         coordinator = await _sign_in(gateway, f"bench-{tag}@bench.example")
         sandbox = httpx.AsyncClient(timeout=30)
-        async with coordinator, sandbox:
+        async with contextlib.aclosing(coordinator), contextlib.aclosing(sandbox):
             (await coordinator.post("/api/orgs", json={"name": "Bench"})).raise_for_status()
             await coordinator.put(
                 "/api/scheduling/settings", json={"timeZone": "UTC", "workingHours": ALL_DAY}
@@ -265,7 +281,7 @@ async def run(rates: list[float], seconds: float) -> int:
                 f"{'done/s':>7} {'confirm p50/p99 ms':>19} {'→ event+note p50/p99 ms':>24} "
                 f"{'incomplete':>10}"
             )
-            for faults in (False, True):
+            for faults in [s == "throttled" for s in scenarios]:
                 for rate in rates:
                     name = "30% 429/503" if faults else "no faults"
                     scenario = Scenario(name, rate, seconds)
@@ -280,10 +296,8 @@ async def run(rates: list[float], seconds: float) -> int:
                         await sandbox.post(
                             f"{graph}/_sandbox/faults", json={"status": 503, "rate": 0.15 / 0.85}
                         )
-                    began = time.monotonic()
                     try:
                         await _load(gateway, tokens, scenario)
-                        confirm_span = time.monotonic() - began
                         done = await _completion(
                             urls["ops"], scenario.booked, limit=max(60.0, seconds * 3)
                         )
@@ -299,17 +313,20 @@ async def run(rates: list[float], seconds: float) -> int:
                     e2e = [v * 1000 for v in done.values()]
                     print(
                         f"{name:<12} {rate:>9g} {len(scenario.booked):>6} "
-                        f"{len(scenario.booked) / confirm_span:>9.1f} "
+                        f"{len(scenario.booked) / scenario.confirm_span:>9.1f} "
                         f"{len(done) / total_span if total_span else 0:>7.1f} "
                         f"{_pct(answered, 50):>9.0f} / {_pct(answered, 99):>6.0f} "
                         f"{_pct(e2e, 50):>14.0f} / {_pct(e2e, 99):>7.0f} "
-                        f"{len(scenario.booked) - len(done) + scenario.refused:>10}",
+                        f"{len(scenario.booked) - len(done):>10}",
                         flush=True,
                     )
+                    if scenario.refused:
+                        print(f"{'':<12} not booked: {dict(scenario.refused)}", flush=True)
     except Exception as exc:
-        print(f"e2e_bookings failed: {type(exc).__name__}: {exc}; logs in {logs}")
+        print(f"e2e_bookings failed: {type(exc).__name__}: {exc}")
         rc = 1
     finally:
+        print(f"(the processes' logs: {logs})")
         await stack.stop()
         for url in urls.values():
             with contextlib.suppress(Exception):
@@ -324,10 +341,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="one rate (5/s) for 10 s")
     p.add_argument("--rates", default="5,10,20", help="offered bookings per second")
     p.add_argument("--seconds", type=float, default=20.0)
+    p.add_argument("--scenarios", default="none,throttled", help="none, throttled (30%% 429/503)")
+    p.add_argument("--log-level", default="WARNING", help="the processes' (logs kept in /tmp)")
     args, _ = p.parse_known_args(argv)
     rates = [5.0] if args.quick else [float(r) for r in args.rates.split(",")]
     seconds = 10.0 if args.quick else args.seconds
-    return asyncio.run(run(rates, seconds))
+    return asyncio.run(run(rates, seconds, args.scenarios.split(","), args.log_level))
 
 
 if __name__ == "__main__":
