@@ -62,8 +62,9 @@ test-broker-outage: install ## tests that stop RabbitMQ (root only; skipped othe
 	  if [ $$rc -eq 5 ]; then echo "no broker-outage tests selected"; exit 0; fi; exit $$rc
 
 .PHONY: test-slow
-test-slow: install ## the long fault and load runs, property tests at 2,000 examples
+test-slow: install ## the long fault and load runs, property tests at 2,000 examples, hostile input at 1,000
 	@HYPOTHESIS_PROFILE=slow $(PYTEST) -m "slow or hypothesis"
+	@HOSTILE_CASES=1000 $(PYTEST) tests/e2e/test_hostile_input.py
 
 .PHONY: lint
 lint: install ## ruff (lint + format check) and mypy --strict on src/

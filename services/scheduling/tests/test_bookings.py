@@ -292,6 +292,9 @@ async def test_public_links_refuse_unknown_and_bad_input(world: World) -> None:
         json={"start": (datetime.now(UTC) + timedelta(days=2)).replace(minute=7).isoformat()},
     )
     assert misaligned.status_code == 409 and misaligned.json()["error"]["code"] == "slot_taken"
+    for edge in ("0001-01-01T00:01:01Z", "9999-12-31T23:00:00Z"):  # overflowed: a 500
+        at_the_end = await world.api.post(f"/api/public/bookings/{token}", json={"start": edge})
+        assert at_the_end.status_code == 409, at_the_end.text
 
 
 async def test_fifty_candidates_racing_for_one_interviewer_slot_one_wins_every_round(

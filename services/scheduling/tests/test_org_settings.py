@@ -61,6 +61,12 @@ async def test_members_cannot_change_org_defaults(client: httpx.AsyncClient) -> 
         {"timeZone": "UTC", "workingHours": {"mon": []}},
         {"timeZone": "UTC", "workingHours": {"someday": [{"start": "09:00", "end": "10:00"}]}},
         {"timeZone": "UTC", "workingHours": {"mon": [{"start": "25:00", "end": "26:00"}]}},
+        # local times only: an offset beside a local time was a TypeError (500)
+        {"timeZone": "UTC", "workingHours": {"mon": [{"start": "09:00Z", "end": "17:00"}]}},
+        {
+            "timeZone": "UTC",
+            "workingHours": {"mon": [{"start": "09:00+02:00", "end": "17:00+02:00"}]},
+        },
     ],
 )
 async def test_bad_settings_are_422(client: httpx.AsyncClient, body) -> None:

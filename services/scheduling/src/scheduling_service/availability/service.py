@@ -232,6 +232,10 @@ class Availability:
         start: datetime,
     ) -> Slot | None:
         stored = await self.read(session, request, interviewers, now=now)
+        if not stored.lo <= start <= stored.hi:
+            # Outside the span every slot comes from: not a slot. (Near the ends of the
+            # calendar, e.g. 0001-01-01, the margin arithmetic in `combine` overflowed: a 500.)
+            return None
         data = await self.combine(stored, around=start.astimezone(UTC))
         return is_slot_available(data.rules, data.people, now, start)
 
