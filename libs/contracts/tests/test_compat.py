@@ -105,14 +105,20 @@ def test_dropping_a_requirement_is_breaking() -> None:
     assert incompatibilities(OLD, optional) == ["$.status: no longer required"]
 
 
-def test_narrowing_an_enum_is_breaking_and_widening_is_not() -> None:
+def test_narrowing_or_widening_an_enum_is_breaking() -> None:
     narrowed = changed(status={"type": "string", "enum": ["open", "booked"]})
     assert incompatibilities(OLD, narrowed) == ["$.status: enum values removed ['\"cancelled\"']"]
     widened = changed(status={"type": "string", "enum": ["open", "booked", "cancelled", "x"]})
-    assert incompatibilities(OLD, widened) == []
+    # Consumers parse closed enums: an old one dead-letters a value it does not know.
+    assert incompatibilities(OLD, widened) == [
+        "$.status: enum values added ['\"x\"'] (old consumers refuse them)"
+    ]
     single = {"type": "object", "properties": {"s": {"const": "a", "type": "string"}}}
     gone = {"type": "object", "properties": {"s": {"const": "b", "type": "string"}}}
-    assert incompatibilities(single, gone) == ["$.s: enum values removed ['\"a\"']"]
+    assert incompatibilities(single, gone) == [
+        "$.s: enum values removed ['\"a\"']",
+        "$.s: enum values added ['\"b\"'] (old consumers refuse them)",
+    ]
 
 
 def test_restricting_free_text_to_an_enum_is_breaking() -> None:
@@ -193,7 +199,7 @@ def variant(**fields: Any) -> type[EventData]:
         ({"note": (str, ...)}, ["$.data.note: newly required", "$.data.note: type changed"]),
         ({"status": (Literal["a"], ...)}, ["$.data.status: enum values removed"]),
         ({"slot": (Slot, None)}, ["$.data.slot: type changed"]),
-        ({"status": (Literal["a", "b", "c"], ...)}, []),
+        ({"status": (Literal["a", "b", "c"], ...)}, ["$.data.status: enum values added"]),
     ],
 )
 def test_generated_schemas(change: dict[str, Any], expected: list[str]) -> None:

@@ -3,8 +3,10 @@
 A stable version may only grow optional properties. `incompatibilities(old, new)` lists what
 else changed: a property removed; its JSON type (or format) changed, nullability included; a
 property newly required, or no longer required (producers could then omit what old consumers
-need); enum values removed; a constraint tightened (shorter max length, new pattern, ...).
-Adding enum values is not reported: consumers of a stable type must tolerate new values.
+need); enum values removed or added; a constraint tightened (shorter max length, new pattern).
+Added enum values count too: every consumer parses enums as closed sets (pydantic `Literal`),
+so an old consumer dead-letters a message carrying a value it does not know (the behavioural
+test, tests/integration/test_contract_compat.py, shows it). A new value needs a new version.
 
 The export test forces the schema files to equal the code, so the files in the working tree prove
 nothing. The baseline is every version of a schema file ever committed while marked stable
@@ -89,8 +91,13 @@ def _compare_enums(old: list[Schema], new: list[Schema], path: str, problems: li
         return  # unrestricted now: nothing old can be rejected
     if old_values is None:
         problems.append(f"{path}: restricted to values {sorted(new_values)}")
-    elif removed := old_values - new_values:
-        problems.append(f"{path}: enum values removed {sorted(removed)}")
+    else:
+        if removed := old_values - new_values:
+            problems.append(f"{path}: enum values removed {sorted(removed)}")
+        if added := new_values - old_values:
+            problems.append(
+                f"{path}: enum values added {sorted(added)} (old consumers refuse them)"
+            )
 
 
 def _compare_constraints(old: Schema, new: Schema, path: str, problems: list[str]) -> None:
