@@ -75,5 +75,6 @@ async def test_three_broker_outages_under_load_lose_nothing(system: RunningStack
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 async def test_three_long_broker_outages_under_load_lose_nothing(system: RunningStack) -> None:
     await run(system, candidates=60, seconds=240, down_for=30)

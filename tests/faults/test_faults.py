@@ -177,5 +177,6 @@ async def test_kills_terminations_throttling_and_an_icims_outage_lose_nothing(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 async def test_full_length_faults_lose_nothing(system: RunningStack) -> None:
     await run_plan(system, FULL)
