@@ -150,8 +150,6 @@ WHAT: dict[str, str] = {
     "out, accepted beside the current one until unset (§7.3)",
     "integrations.webhook_secret_overlap_hours": "how long an org's replaced webhook secret is "
     "still accepted after an admin changes it (§7.3)",
-    "integrations.webhook_backoff_seconds": "webhook processing retry spacing: this, then 4x "
-    "(3 attempts)",
     "integrations.icims_base_url": "iCIMS API root",
     "integrations.icims_token_url": "OAuth token URL; unset: `<ICIMS_BASE_URL>/oauth/token`",
     "integrations.icims_client_id": "the install's iCIMS client (optional: orgs may connect "
