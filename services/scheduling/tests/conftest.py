@@ -102,7 +102,7 @@ async def racing_api(
     """Scheduling with its application-level availability check off: only the database's
     exclusion constraint stands between two bookings of one interviewer."""
     settings = _world_settings(
-        scheduling_settings, integrations_url, booking_availability_check=False, db_pool_size=20
+        scheduling_settings, integrations_url, booking_availability_check=False, db_pool_size=10
     )
     async with app_client(create_app(settings)) as api:
         yield api

@@ -312,11 +312,8 @@ async def test_fifty_candidates_racing_for_one_interviewer_slot_one_wins_every_r
         )
         codes = sorted(a.status_code for a in answers)
         assert codes.count(201) == 1, codes
-        assert all(
-            a.json()["error"]["code"] in ("slot_taken", "request_not_open")
-            for a in answers
-            if a.status_code != 201
-        )
+        losers = [a.json()["error"]["code"] for a in answers if a.status_code != 201]
+        assert set(losers) <= {"slot_taken", "request_not_open"}, (round_no, losers)
         # The winner is out of the race from now on.
         winner = next(t for t, a in zip(tokens, answers, strict=True) if a.status_code == 201)
         tokens.remove(winner)

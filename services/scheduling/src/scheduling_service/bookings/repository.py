@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.dialects.postgresql import Range
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduling_service.models import bookings as B
@@ -21,13 +21,14 @@ from scheduling_service.models import reservations as RES
 from scheduling_service.models import scheduling_requests as R
 
 EXCLUSION_VIOLATION = "23P01"
+DEADLOCK_DETECTED = "40P01"
 
 
 class Overlap(Exception):
     """An interviewer already has a hold or booking overlapping this time."""
 
 
-def _sqlstate(exc: IntegrityError) -> str | None:
+def _sqlstate(exc: DBAPIError) -> str | None:
     orig: Any = exc.orig
     for candidate in (orig, getattr(orig, "__cause__", None)):
         code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
@@ -121,15 +122,24 @@ async def reserve(
             "booking_id": booking_id,
             "expires_at": expires_at,
         }
-        for email in emails
+        for email in sorted(emails)  # one order for every transaction: fewer deadlocks
     ]
-    try:
-        async with session.begin_nested():
-            await session.execute(insert(RES), rows)
-    except IntegrityError as exc:
-        if _sqlstate(exc) == EXCLUSION_VIOLATION:
-            raise Overlap from exc
-        raise
+    for attempt in range(3):
+        try:
+            async with session.begin_nested():
+                await session.execute(insert(RES), rows)
+            return
+        except IntegrityError as exc:
+            if _sqlstate(exc) == EXCLUSION_VIOLATION:
+                raise Overlap from exc
+            raise
+        except DBAPIError as exc:
+            # Two transactions inserting overlapping rows each insert their index entry, then
+            # each waits for the other's to be decided: PostgreSQL breaks that deadlock by
+            # failing one. Only the savepoint is lost; inserting again waits for the survivor
+            # and gets the definitive answer (its overlap, or the time once it rolled back).
+            if _sqlstate(exc) != DEADLOCK_DETECTED or attempt == 2:
+                raise
 
 
 async def release_request_holds(session: AsyncSession, request_id: uuid.UUID) -> None:
