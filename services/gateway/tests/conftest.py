@@ -18,7 +18,6 @@ from gateway_service.orgs import service as orgs
 from gateway_service.settings import Settings
 from scheduler_sandbox.oidc import run_in_thread
 from servicekit.db import create_engine, create_sessionmaker, unit_of_work
-from servicekit.testing.helpers import app_client
 from servicekit.testing.plugin import MakeDatabase
 
 SUPERADMIN = "root@example.com"
@@ -83,8 +82,10 @@ def gateway(gateway_db: str, oidc_issuer: str) -> GatewayFactory:
         base_url: str = "http://gw.example",
         down: bool = False,
         scheduling: FastAPI | None = None,
+        peer: str = "127.0.0.1",
         **overrides: object,
     ) -> AsyncIterator[httpx.AsyncClient]:
+        """`peer`: the address the gateway sees the connection come from."""
         settings = gateway_settings(gateway_db, oidc_issuer, base_url, **overrides)
         transport: httpx.AsyncBaseTransport
         if down:
@@ -97,8 +98,11 @@ def gateway(gateway_db: str, oidc_issuer: str) -> GatewayFactory:
         transports = {s: transport for s in settings.service_urls()}
         if scheduling is not None:
             transports["scheduling"] = httpx.ASGITransport(app=scheduling)
-        async with app_client(create_app(settings, transports=transports), base_url=base_url) as c:
-            yield c
+        app = create_app(settings, transports=transports)
+        async with app.router.lifespan_context(app):
+            to_app = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=(peer, 50123))
+            async with httpx.AsyncClient(transport=to_app, base_url=base_url) as client:
+                yield client
 
     return make
 

@@ -18,6 +18,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from gateway_service.auth.endpoints import router as auth_router
 from gateway_service.auth.oidc import build_oauth
 from gateway_service.orgs.endpoints import router as orgs_router
+from gateway_service.routing.client_address import TrustedProxyHeaders
 from gateway_service.routing.proxy import forward
 from gateway_service.routing.ratelimit import RateLimiter
 from gateway_service.routing.table import ROUTES, Route
@@ -109,4 +110,7 @@ def create_app(
         same_site="lax",
         https_only=settings.secure_cookies,
     )
+    if settings.trusted_networks:
+        # Added last, so outermost: logs, rate limit, audit and routing all see the client.
+        app.add_middleware(TrustedProxyHeaders, networks=settings.trusted_networks)
     return app

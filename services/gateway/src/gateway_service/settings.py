@@ -5,6 +5,8 @@ from typing import ClassVar
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from servicekit.settings import ConfigurationError, KitSettings
 
+from gateway_service.routing.client_address import Network, parse_networks
+
 DEV_SESSION_SECRET = "dev-session-secret-not-for-production-use"  # noqa: S105
 
 
@@ -51,6 +53,10 @@ class Settings(KitSettings):
     invitation_days: int = Field(default=7, ge=1, le=90)
     public_rate_per_minute: int = Field(default=120, ge=1)
     public_rate_burst: int = Field(default=30, ge=1)
+    # The ingress / load balancers in front (comma-separated addresses or CIDR networks) whose
+    # X-Forwarded-For and X-Forwarded-Proto are believed. Empty: none, the client is the
+    # connection's own address (right for a gateway exposed directly).
+    trusted_proxies: str = ""
 
     def service_urls(self) -> dict[str, str]:
         return {
@@ -75,6 +81,10 @@ class Settings(KitSettings):
         return frozenset(d.strip().lower() for d in self.allowed_domains.split(",") if d.strip())
 
     @property
+    def trusted_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
+
+    @property
     def secure_cookies(self) -> bool:
         return self.public_base_url.startswith("https://")
 
@@ -95,6 +105,11 @@ class Settings(KitSettings):
         }
 
     def check_for_start(self) -> None:
+        # In every environment: a typo here would silently trust nothing (or too much).
+        try:
+            parse_networks(self.trusted_proxies)
+        except ValueError as exc:
+            raise ConfigurationError(f"gateway: TRUSTED_PROXIES: {exc}") from None
         super().check_for_start()
         if self.env == "production" and not self.secure_cookies:
             raise ConfigurationError(

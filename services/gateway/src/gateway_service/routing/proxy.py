@@ -18,6 +18,7 @@ from servicekit.errors import AppError, Forbidden, Unauthenticated
 from servicekit.identity import Identity
 
 from gateway_service.auth.context import require_csrf
+from gateway_service.routing.client_address import peer_host
 from gateway_service.routing.identity import resolve
 from gateway_service.routing.table import Route
 
@@ -86,11 +87,12 @@ def upstream_headers(
         headers = {k: v for k, v in request.headers.items() if k.lower() in FORWARD_REQUEST_HEADERS}
         if who is not None and route.access != "public":
             headers[tokens.HEADER] = tokens.sign(who, secret)
-    client = request.client.host if request.client else ""
     prior = request.headers.get("x-forwarded-for")
-    headers["x-forwarded-for"] = (
-        f"{prior}, {client}" if prior and route.access == "webhook" else client
-    )
+    if route.access == "webhook":
+        # The chain as received plus the hop that reached us (our ingress, when one is trusted).
+        headers["x-forwarded-for"] = ", ".join(filter(None, (prior, peer_host(request))))
+    else:
+        headers["x-forwarded-for"] = request.client.host if request.client else ""
     headers["x-forwarded-proto"] = request.url.scheme
     headers["x-forwarded-host"] = request.headers.get("host", "")
     return headers
