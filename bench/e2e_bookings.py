@@ -79,6 +79,50 @@ def _db_url(name: str) -> str:
     )
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+# The servers every booking also costs (not this system's processes): counted by command name.
+_INFRA = {"postgres": "postgres", "beam.smp": "rabbitmq"}
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _cpu_snapshot(stack: object) -> dict[str, float]:
+    """CPU seconds so far of each stack process, of PostgreSQL and RabbitMQ (all their
+    processes: shared with anything else using them), and of this process (the candidates)."""
+    out = {name: _cpu_seconds(child.pid) for name, child in stack.running.items()}  # type: ignore[attr-defined]
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            comm = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        if comm in _INFRA:
+            out[_INFRA[comm]] = out.get(_INFRA[comm], 0.0) + _cpu_seconds(int(entry.name))
+    out["bench (candidates)"] = _cpu_seconds(os.getpid())
+    return out
+
+
+def _print_cpu(before: dict[str, float], after: dict[str, float], bookings: int) -> None:
+    used = {k: after.get(k, 0.0) - v for k, v in before.items()}
+    total = sum(used.values())
+    if not bookings or total <= 0:
+        return
+    parts = sorted(used.items(), key=lambda kv: -kv[1])
+    print(
+        f"{'':<12} CPU per booking {total / bookings * 1000:.0f} ms: "
+        + ", ".join(f"{k} {v / bookings * 1000:.0f}" for k, v in parts if v > 0.0005 * bookings),
+        flush=True,
+    )
+
+
 def _pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -296,11 +340,13 @@ async def run(rates: list[float], seconds: float, scenarios: list[str], log_leve
                         await sandbox.post(
                             f"{graph}/_sandbox/faults", json={"status": 503, "rate": 0.15 / 0.85}
                         )
+                    cpu_before = _cpu_snapshot(stack)
                     try:
                         await _load(gateway, tokens, scenario)
                         done = await _completion(
                             urls["ops"], scenario.booked, limit=max(60.0, seconds * 3)
                         )
+                        cpu_after = _cpu_snapshot(stack)
                     finally:
                         await sandbox.post(f"{graph}/_sandbox/faults", json={"clear": True})
                     # Completed per second: from the first confirm sent to the last completion.
@@ -322,6 +368,7 @@ async def run(rates: list[float], seconds: float, scenarios: list[str], log_leve
                     )
                     if scenario.refused:
                         print(f"{'':<12} not booked: {dict(scenario.refused)}", flush=True)
+                    _print_cpu(cpu_before, cpu_after, len(done))
     except Exception as exc:
         print(f"e2e_bookings failed: {type(exc).__name__}: {exc}")
         rc = 1

@@ -51,7 +51,8 @@ DESIGN_PORTS = {
     "reconciler": 8003,
     "ops": 8004,
 }
-INFRA = {"postgres", "rabbitmq", "jaeger"}
+INFRA = {"postgres", "rabbitmq", "jaeger", "prometheus"}
+PROMETHEUS_CONFIG = ROOT / "deploy" / "docker" / "prometheus.yml"
 SANDBOX_PROFILE = "sandbox"
 # OTLP/HTTP: servicekit.telemetry posts to <endpoint>/v1/traces.
 OTLP_HTTP_PORT = 4318
@@ -677,3 +678,30 @@ def test_services_export_traces_to_the_bundled_collector() -> None:
         if role(name) != "migrate":
             depends = services()[name]["depends_on"]
             assert depends.get("jaeger") == {"condition": "service_healthy"}, name
+
+
+def test_prometheus_scrapes_every_api_and_worker_where_it_serves_metrics() -> None:
+    # APIs answer /metrics on their own port; a long-lived worker on METRICS_PORT, which must be
+    # set (0, the default, serves none).
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    scraped = {
+        name: {t for c in job["static_configs"] for t in c["targets"]}
+        for name, job in jobs.items()
+    }
+    assert all(job.get("metrics_path", "/metrics") == "/metrics" for job in jobs.values())
+    port = compose()["x-common-env"]["METRICS_PORT"]
+    assert int(port) > 0
+    expected: dict[str, set[str]] = {"apis": set(), "workers": set()}
+    for name, svc in app_services().items():
+        if role(name) == "api":
+            expected["apis"].add(f"{name}:{DESIGN_PORTS[svc]}")
+        elif role(name) == "worker":
+            assert services()[name]["environment"]["METRICS_PORT"] == port, name
+            expected["workers"].add(f"{name}:{port}")
+    assert scraped == expected
+    prometheus = services()["prometheus"]
+    assert f"./{PROMETHEUS_CONFIG.relative_to(ROOT)}:/etc/prometheus/prometheus.yml:ro" in (
+        prometheus["volumes"]
+    )
+    assert prometheus["image"].split(":")[1] not in ("", "latest"), prometheus["image"]

@@ -559,8 +559,29 @@ def test_apis_listen_on_the_settings_port_behind_a_service_of_the_service_name()
             {"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}
         ], svc
     for obj in workloads(objects).values():
-        if role(obj) != "api":
+        if role(obj) not in ("api", "worker"):  # workers: their metrics port, checked below
             assert "ports" not in the_container(obj), obj["metadata"]["name"]
+
+
+def test_every_api_and_worker_is_scraped_where_it_serves_metrics() -> None:
+    # APIs serve /metrics on their own port; a long-lived worker on METRICS_PORT (servicekit's
+    # WorkerRuntime), which must be set, or it serves none. `--once` runs never listen.
+    for name, obj in workloads(render(BASE)).items():
+        container = the_container(obj)
+        annotations = pod_template(obj)["metadata"].get("annotations", {})
+        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        if role(obj) in ("api", "worker"):
+            [port] = container["ports"]
+            if role(obj) == "worker":
+                assert port["name"] == "metrics", name
+                assert env["METRICS_PORT"] == str(port["containerPort"]), name
+            assert annotations == {
+                "prometheus.io/scrape": "true",
+                "prometheus.io/port": str(port["containerPort"]),
+                "prometheus.io/path": "/metrics",
+            }, name
+        else:
+            assert "METRICS_PORT" not in env and not annotations, name
 
 
 async def test_api_probes_ask_the_health_routes_the_apps_serve(
@@ -591,6 +612,8 @@ async def test_api_probes_ask_the_health_routes_the_apps_serve(
             assert (await client.get("/readyz")).status_code in {200, 503}, f"{svc}: /readyz"
             # Else the check above would pass vacuously.
             assert (await client.get("/no-such-route")).status_code == 404, svc
+        # What the prometheus.io annotations name (ops' reads its database, so not asked here).
+        assert any(getattr(r, "path", None) == "/metrics" for r in app.routes), svc
 
 
 def test_workers_jobs_and_cronjobs_have_no_probe_they_cannot_pass() -> None:
