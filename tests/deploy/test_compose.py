@@ -686,8 +686,7 @@ def test_prometheus_scrapes_every_api_and_worker_where_it_serves_metrics() -> No
     config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     scraped = {
-        name: {t for c in job["static_configs"] for t in c["targets"]}
-        for name, job in jobs.items()
+        name: {t for c in job["static_configs"] for t in c["targets"]} for name, job in jobs.items()
     }
     assert all(job.get("metrics_path", "/metrics") == "/metrics" for job in jobs.values())
     port = compose()["x-common-env"]["METRICS_PORT"]
@@ -701,7 +700,8 @@ def test_prometheus_scrapes_every_api_and_worker_where_it_serves_metrics() -> No
             expected["workers"].add(f"{name}:{port}")
     assert scraped == expected
     prometheus = services()["prometheus"]
-    assert f"./{PROMETHEUS_CONFIG.relative_to(ROOT)}:/etc/prometheus/prometheus.yml:ro" in (
-        prometheus["volumes"]
+    assert (
+        f"./{PROMETHEUS_CONFIG.relative_to(ROOT)}:/etc/prometheus/prometheus.yml:ro"
+        in (prometheus["volumes"])
     )
     assert prometheus["image"].split(":")[1] not in ("", "latest"), prometheus["image"]

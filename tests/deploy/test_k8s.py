@@ -517,6 +517,9 @@ def test_cronjobs_run_the_runbook_tasks_once_on_its_schedule(directory: Path) ->
             60 * int(m.group(1)) if (m := re.match(r"\*/(\d+) ", cron["spec"]["schedule"])) else 60
         )
         assert 0 < job["activeDeadlineSeconds"] < period, name
+        # Each run announces its schedule, by which ops tells a CronJob that stopped running.
+        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        assert env.get("ONCE_SCHEDULE_SECONDS") == str(period), name
     assert {s: c["spec"]["schedule"] for s, c in by_script.items()} == RUNBOOK_SCHEDULE
 
 

@@ -26,6 +26,7 @@ from scheduler_contracts.events.integrations import (
     WebhookProcessed,
     WebhookReceived,
 )
+from scheduler_contracts.events.workers import heartbeat_class
 from servicekit.db import create_engine, create_sessionmaker, unit_of_work
 from servicekit.testing.helpers import app_client
 from servicekit.testing.plugin import MakeDatabase
@@ -40,7 +41,7 @@ BASE = "http://gw.example"
 @pytest.fixture(scope="module")
 async def ops_world(make_database: MakeDatabase) -> AsyncIterator[tuple[FastAPI, Any]]:
     url = await make_database("gateway_ops", "ops_service:migrations")
-    app = create_ops(OpsSettings(env="test", database_url=url))
+    app = create_ops(OpsSettings(env="test", database_url=url, expected_workers=""))
     engine = create_engine(url)
     async with app.router.lifespan_context(app):
         yield app, create_sessionmaker(engine)
@@ -136,6 +137,75 @@ async def test_superadmin_sees_status_reasons_metrics_workers_and_lists(
     assert f'action="/ops/attention/{request_id}/dismiss"' in html
     assert f'name="csrf_token" value="{root.csrf}"' in html
     assert 'src="/static/ops.js"' in html and 'data-live="/ops/live?tab=attention"' in html
+
+
+async def test_a_worker_never_heard_from_and_a_cron_task_that_stopped_are_marked(
+    make_database: MakeDatabase, gateway_db: str, oidc_issuer: str, scheduling_app, seed
+) -> None:
+    # Its own ops: the worker list is the point, so what other tests ingest stays out of it.
+    url = await make_database("gateway_ops_workers", "ops_service:migrations")
+    expected = "scheduler-sync,scheduler-webhook-process,ops-worker"
+    ops = create_ops(
+        OpsSettings(
+            env="test", database_url=url, expected_workers=expected, worker_missing_grace_seconds=0
+        )
+    )
+    engine = create_engine(url)
+    now = datetime.now(UTC)
+    root = await seed(SUPERADMIN)
+    try:
+        async with ops.router.lifespan_context(ops):
+            sessions = create_sessionmaker(engine)
+            beat = heartbeat_class("ops")(
+                service="ops",
+                worker="ops-worker",
+                instance_id="h:1:a",
+                interval_seconds=5,
+                started_at=now - timedelta(minutes=30),
+                sent_at=now,
+            )
+            # The every-minute task's last run was 10 minutes ago: its CronJob stopped.
+            cron = heartbeat_class("integrations")(
+                service="integrations",
+                worker="scheduler-webhook-process",
+                instance_id="h:2:b",
+                mode="once",
+                state="finished",
+                interval_seconds=60,
+                started_at=now - timedelta(minutes=10, seconds=5),
+                sent_at=now - timedelta(minutes=10),
+                last_run_ok=True,
+            )
+            await _apply(
+                sessions,
+                Envelope.build(beat, source="ops"),
+                Envelope.build(cron, source="integrations"),
+            )
+            settings = gateway_settings(gateway_db, oidc_issuer, BASE)
+            transports: dict[str, httpx.AsyncBaseTransport] = {
+                s: httpx.ASGITransport(app=FastAPI()) for s in settings.service_urls()
+            }
+            transports["ops"] = httpx.ASGITransport(app=ops)
+            transports["scheduling"] = httpx.ASGITransport(app=scheduling_app)
+            async with app_client(create_app(settings, transports=transports), base_url=BASE) as c:
+                _as(c, root)
+                page = await c.get("/ops")
+    finally:
+        await engine.dispose()
+    assert page.status_code == 200, page.text
+    html = page.text
+    assert '<h2 id="ops-status">Critical</h2>' in html
+    rows = {
+        name: row
+        for row in html.split("<tr")
+        for name in ("scheduler-sync", "scheduler-webhook-process --once", "ops-worker")
+        if f'<th scope="row">{name} ' in row
+    }
+    assert 'class="over critical"' in rows["scheduler-sync"], rows["scheduler-sync"]
+    assert "missing" in rows["scheduler-sync"] and "never" in rows["scheduler-sync"]
+    cron_row = rows["scheduler-webhook-process --once"]
+    assert 'class="over critical"' in cron_row and "last run ok, overdue" in cron_row, cron_row
+    assert 'class=""' in rows["ops-worker"] and "alive" in rows["ops-worker"]
 
 
 async def test_org_admin_is_refused_and_anonymous_is_sent_to_sign_in(

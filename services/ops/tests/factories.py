@@ -199,17 +199,20 @@ def heartbeat(
     mode: str = "loop",
     state: str = "running",
     interval: float = 5.0,
+    schedule: float | None = None,
     ok: bool | None = None,
     error: str | None = None,
+    started_at: datetime | None = None,
 ) -> Envelope:
+    """`interval`: a loop's beat period; `schedule`: a once run's (None: not announced)."""
     data = heartbeat_class(service)(
         service=service,
         worker=worker,
         instance_id=instance or f"host:{uuid.uuid4().hex[:6]}",
         mode=mode,  # type: ignore[arg-type]
         state=state,  # type: ignore[arg-type]
-        interval_seconds=interval if mode == "loop" else None,
-        started_at=sent_at - timedelta(minutes=1),
+        interval_seconds=interval if mode == "loop" else schedule,
+        started_at=started_at or sent_at - timedelta(minutes=1),
         sent_at=sent_at,
         last_run_ok=ok,
         last_error=error,

@@ -66,6 +66,7 @@ async def ops(make_database: MakeDatabase, broker: BrokerUnderTest) -> AsyncIter
         consumer_retry_delays_ms=[200],
         consumer_max_attempts=2,
         ingest_linger_ms=2,
+        expected_workers="ops-worker",  # the only worker this test runs
     )
     runtime = worker.runtime(settings)
     task = asyncio.create_task(runtime.run())

@@ -38,7 +38,13 @@ def _samples(exposition: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], f
 async def ops(make_database: MakeDatabase, broker: BrokerUnderTest) -> AsyncIterator[Settings]:
     # Its own read model: the figures are totals, and other tests' events would count.
     db = await make_database("ops_health_metrics", "ops_service:migrations")
-    yield Settings(env="test", database_url=db, amqp_url=broker.url, broker_prefix=broker.prefix)
+    yield Settings(
+        env="test",
+        database_url=db,
+        amqp_url=broker.url,
+        broker_prefix=broker.prefix,
+        expected_workers="",  # no worker runs here: none is missing
+    )
 
 
 async def _apply(settings: Settings, *envelopes: Envelope) -> None:
@@ -78,7 +84,7 @@ async def test_a_failed_webhook_reads_the_same_on_metrics_as_on_the_health_endpo
     assert scraped[("ops_needs_attention", ())] == health["metrics"]["needsAttention"]
 
 
-def test_dead_letters_and_silent_workers_become_labelled_gauges() -> None:
+def test_dead_letters_and_silent_or_missing_workers_become_labelled_gauges() -> None:
     health = HealthOut(
         status="critical",
         reasons=["…"],
@@ -90,7 +96,11 @@ def test_dead_letters_and_silent_workers_become_labelled_gauges() -> None:
             "dismissalsUnconfirmed": 0,
             "dlqDepth": 3,
             "dlqDepths": {"scheduling.events": 3, "ops.events": 0},
-            "workers": {"scheduler-sync": {"state": "silent"}, "ops-worker": {"state": "running"}},
+            "workers": {
+                "scheduler-sync": {"state": "silent"},
+                "ops-worker": {"state": "running"},
+                "scheduling-worker": {"state": "missing"},
+            },
         },
         thresholds={},
         checked_at=datetime.now(UTC),
@@ -106,6 +116,9 @@ def test_dead_letters_and_silent_workers_become_labelled_gauges() -> None:
     assert samples[("ops_dlq_depth", ("ops.events",))] == 0
     assert samples[("ops_worker_silent", ("scheduler-sync",))] == 1
     assert samples[("ops_worker_silent", ("ops-worker",))] == 0
+    assert samples[("ops_worker_missing", ("scheduling-worker",))] == 1
+    assert samples[("ops_worker_missing", ("scheduler-sync",))] == 0
+    assert samples[("ops_worker_silent", ("scheduling-worker",))] == 0
 
 
 def test_an_unreadable_database_is_critical_with_no_figures() -> None:

@@ -84,6 +84,10 @@ class KitSettings(BaseSettings):
     consumer_max_attempts: int = Field(default=5, ge=1, le=100)
     consumer_retry_delays_ms: list[int] = Field(default_factory=lambda: [1000, 5000, 30000, 120000])
     heartbeat_interval_seconds: float = Field(default=5.0, gt=0)
+    # A `--once` run's schedule period: the longest expected gap until cron runs it again.
+    # Announced in its heartbeat so ops can tell runs that stopped coming; 0: not announced,
+    # so not judged. Set it on each CronJob (its schedule differs per worker).
+    once_schedule_seconds: float = Field(default=0.0, ge=0)
     inbox_retention_hours: float = Field(default=7 * 24, gt=1)
 
     @classmethod

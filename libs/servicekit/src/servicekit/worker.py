@@ -3,8 +3,9 @@
 Long-lived (`run()`): every part runs until SIGTERM/SIGINT; the heartbeat goes out every
 `heartbeat_interval_seconds` through the service's own outbox, so a worker whose database or
 broker is gone falls silent, which is what ops should see. `--once` (`run_once()`): one pass of
-each loop, then a final heartbeat carrying the outcome, published before exit when the broker
-answers (otherwise the next relay publishes it).
+each loop, then a final heartbeat carrying the outcome and, as its interval, the schedule period
+`once_schedule_seconds` (when set) by which ops tells a CronJob that stopped running; published
+before exit when the broker answers (otherwise the next relay publishes it).
 
 Metrics: a long-lived worker serves its registry on `METRICS_PORT` when that is set (see
 metrics.py); every loop pass is counted and timed by loop name.
@@ -125,13 +126,15 @@ class WorkerRuntime:
         error: str | None = None,
     ) -> None:
         s = self.settings
+        # Loop: the beat period. Once: the schedule period, when the install announces one.
+        interval = s.heartbeat_interval_seconds if mode == "loop" else s.once_schedule_seconds
         data = heartbeat_class(s.service_name)(
             service=s.service_name,
             worker=self.worker,
             instance_id=self.instance_id,
             mode=mode,
             state=state,
-            interval_seconds=s.heartbeat_interval_seconds if mode == "loop" else None,
+            interval_seconds=interval or None,
             started_at=self.started_at,
             sent_at=datetime.now(UTC),
             last_run_ok=ok,

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
+
 from fastapi import FastAPI
 from servicekit.app import build_app
 
@@ -15,10 +18,16 @@ from ops_service.timeline.endpoints import router as timeline_router
 from ops_service.webhooks.endpoints import router as webhooks_router
 
 
+async def _startup(app: FastAPI, _: AsyncExitStack) -> None:
+    # Health's reference for a worker that never reported, while ops has no heartbeat at all.
+    app.state.started_at = datetime.now(UTC)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     return build_app(
         settings or Settings(),
         title="Interview Scheduler — ops",
+        startup=_startup,
         routers=[
             health_router,
             webhooks_router,

@@ -17,7 +17,9 @@ class WorkerHeartbeat(EventData):
 
     A long-lived worker (`mode="loop"`) sends one every `interval_seconds`; ops judges it silent
     after a few missed intervals. A `--once` run (`mode="once"`) sends one at the end with the
-    outcome of that run, and is judged by it rather than by liveness.
+    outcome of that run, and is judged by it rather than by liveness; its `interval_seconds`,
+    when present, is its schedule period (the longest expected gap until the next run), by
+    which ops tells runs that stopped coming. Absent: the run is not judged by its schedule.
     """
 
     type_name: ClassVar[str] = "worker.heartbeat.v1"
@@ -27,7 +29,11 @@ class WorkerHeartbeat(EventData):
     instance_id: str = Field(min_length=1, max_length=200, description="host:pid:random")
     mode: Literal["loop", "once"] = "loop"
     state: Literal["starting", "running", "stopping", "finished"] = "running"
-    interval_seconds: float | None = Field(default=None, gt=0)
+    interval_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="loop: the heartbeat period; once: the schedule period, if announced",
+    )
     started_at: AwareDatetime
     sent_at: AwareDatetime
     last_run_ok: bool | None = None

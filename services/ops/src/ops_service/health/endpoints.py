@@ -26,7 +26,12 @@ async def current(request: Request) -> HealthOut:
     # an error page.
     try:
         async with unit_of_work(request.app.state.sessions) as session:
-            return await service.evaluate(session, request.app.state.settings, now)
+            return await service.evaluate(
+                session,
+                request.app.state.settings,
+                now,
+                watching_since=request.app.state.started_at,
+            )
     except (DBAPIError, OperationalError, OSError, TimeoutError) as exc:
         log.warning("health: ops database unreachable: %s", type(exc).__name__)
         return service.unreachable(now, "Ops database unreachable: figures unavailable")

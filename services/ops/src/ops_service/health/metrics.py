@@ -1,9 +1,10 @@
 """The health figures as Prometheus gauges, so alert rules read the numbers `/api/ops/health`
 shows. Computed from one `HealthOut` per scrape (endpoints.scrape): nothing is kept between
-scrapes, so a worker ops forgot or a drained queue simply drops out.
+scrapes, so a worker ops forgot or a drained queue simply drops out (an expected worker comes
+back as missing).
 
-Label values are worker names (from heartbeats, forgotten after `worker_forget_after_hours`)
-and queue names: bounded by what is deployed."""
+Label values are worker names (from heartbeats, forgotten after `worker_forget_after_hours`,
+and the expected ones) and queue names: bounded by what is deployed."""
 
 from __future__ import annotations
 
@@ -57,7 +58,13 @@ def gauges(health: HealthOut) -> list[Metric]:
             "1 when a long-lived worker is silent for more than its allowed intervals, by worker",
             labels=["worker"],
         )
+        missing = GaugeMetricFamily(
+            "ops_worker_missing",
+            "1 when an expected worker has sent no heartbeat at all, by worker",
+            labels=["worker"],
+        )
         for name, worker in sorted(figures["workers"].items()):
             silent.add_metric([name], 1 if worker["state"] == "silent" else 0)
-        out.append(silent)
+            missing.add_metric([name], 1 if worker["state"] == "missing" else 0)
+        out += [silent, missing]
     return out

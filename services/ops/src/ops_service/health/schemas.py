@@ -16,15 +16,23 @@ class Condition(ApiModel):
 
 
 class WorkerHealth(ApiModel):
-    service: str
+    service: str = Field(description="empty for a missing worker ops does not know")
     worker: str
-    mode: str = Field(description="loop (judged by liveness) or once (judged by its last run)")
+    mode: str = Field(
+        description="loop (judged by liveness; also a missing worker, expected long-lived) or "
+        "once (judged by its last run and its schedule)"
+    )
     alive: bool | None = Field(description="loop: a heartbeat within 3 intervals; once: null")
-    state: str
+    state: str = Field(
+        description="loop: running, silent or stopped; once: finished, or overdue when runs "
+        "stopped coming; missing: an expected worker never heard from"
+    )
     instances: int
-    interval_seconds: float | None
-    silent_for_seconds: float
-    last_seen_at: AwareDatetime
+    interval_seconds: float | None = Field(
+        description="loop: the heartbeat period; once: the schedule period its run announced"
+    )
+    silent_for_seconds: float | None = Field(description="null for a missing worker")
+    last_seen_at: AwareDatetime | None = Field(description="null for a missing worker")
     last_run_ok: bool | None
     last_run_summary: str | None
     last_error: str | None
