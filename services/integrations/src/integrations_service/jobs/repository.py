@@ -96,11 +96,14 @@ async def enqueue(
         created_at=now,
         updated_at=now,
     )
-    if not delay:
-        await announce(session, queue)
     if not coalesce:
         result = await session.execute(stmt.on_conflict_do_nothing(index_elements=[J.c.key]))
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        added = bool(result.rowcount)  # type: ignore[attr-defined]
+        if added and not delay:  # a duplicate delivery adds nothing: no runner to wake
+            await announce(session, queue)
+        return added
+    if not delay:
+        await announce(session, queue)
     await session.execute(
         stmt.on_conflict_do_update(
             index_elements=[J.c.key],
