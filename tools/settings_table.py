@@ -93,6 +93,10 @@ WHAT: dict[str, str] = {
     "kit.consumer_retry_delays_ms": "delay before each retry (JSON list; the last repeats)",
     "kit.heartbeat_interval_seconds": "a long-lived worker's heartbeat period (ops calls it "
     "silent after 3 of them)",
+    "kit.once_schedule_seconds": "a `--once` run's schedule period, the longest expected gap to "
+    "its next run, announced in its heartbeat: ops reports `once_run_overdue` after 3 of them "
+    "without a run (and no live long-lived instance). Set it per CronJob (300, 60, 600 for the "
+    "runbook's schedule); 0 = not announced, not judged",
     "kit.inbox_retention_hours": "inbox (dedupe) entries older than this are deleted every 10 "
     "minutes: duplicates older than this are no longer recognised",
     # -- gateway ---------------------------------------------------------------------------
@@ -119,6 +123,11 @@ WHAT: dict[str, str] = {
     "gateway.public_rate_per_minute": "public booking routes: requests per minute per client "
     "address, per gateway process",
     "gateway.public_rate_burst": "public booking routes: burst per client address",
+    "gateway.trusted_proxies": "comma-separated addresses or CIDR networks of the ingress or load "
+    "balancers in front; a connection from one of them is attributed to the right-most "
+    "`X-Forwarded-For` address that is not itself trusted (rate limit, audit trail, services), "
+    "and its `X-Forwarded-Proto` sets the scheme. Empty: forwarding headers are ignored (a "
+    "gateway exposed directly). An invalid entry stops the gateway at start (§6)",
     # -- scheduling ------------------------------------------------------------------------
     "scheduling.public_base_url": "base of the candidates' booking links",
     "scheduling.max_window_days": "longest date window a request may have",
@@ -227,6 +236,12 @@ WHAT: dict[str, str] = {
     "heartbeat intervals (Critical)",
     "ops.worker_forget_after_hours": "a worker instance not heard from this long is dropped from "
     "health",
+    "ops.expected_workers": "comma-separated worker names this install runs (long-lived or from "
+    "cron); one with no heartbeat at all within `OPS_WORKER_FORGET_AFTER_HOURS` is Critical "
+    "(`worker_missing`). Default: all six. Empty: none expected",
+    "ops.worker_missing_grace_seconds": "`worker_missing` waits until ops has been watching this "
+    "long: since the earliest `started_at` among the heartbeats it has, or since `ops-api` "
+    "started when it has none",
     "ops.dlq_probe_interval_seconds": "the ops worker's broker probe (DLQ depths)",
     "ops.dismissal_confirm_seconds": "a dismissal not confirmed by scheduling after this is "
     "Degraded",

@@ -20,10 +20,16 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 _VERSION = b"\x01"
 _INFO = b"interview-scheduler/integrations/credentials/v1"
+_MIN_LENGTH = 1 + 4 + 12 + 16  # version, key id, nonce, GCM tag (an empty plaintext)
 
 
 class SecretsKeyError(Exception):
     """A stored secret cannot be opened with the configured keys."""
+
+    def __init__(self, column: str, reason: str) -> None:
+        super().__init__(f"{column}: {reason}")
+        self.column = column
+        self.reason = reason  # never the value: safe to log and show
 
 
 class _Key:
@@ -41,6 +47,17 @@ class Sealer:
         self._keys = {k.id: k for k in (self._current, *(_Key(p) for p in previous if p))}
 
     @staticmethod
+    def key_id_of(sealed: bytes) -> bytes | None:
+        """The id of the key a value was sealed with (None: not a sealed value)."""
+        if len(sealed) < _MIN_LENGTH or sealed[:1] != _VERSION:
+            return None
+        return bytes(sealed[1:5])
+
+    def is_current(self, sealed: bytes) -> bool:
+        """Sealed with `SECRETS_KEY` (not a previous key): `integrations reseal` leaves it."""
+        return self.key_id_of(sealed) == self._current.id
+
+    @staticmethod
     def _aad(org_id: uuid.UUID, column: str) -> bytes:
         return f"{org_id}:{column}".encode()
 
@@ -50,15 +67,16 @@ class Sealer:
         return _VERSION + self._current.id + nonce + body
 
     def open(self, sealed: bytes, *, org_id: uuid.UUID, column: str) -> str:
-        if len(sealed) < 1 + 4 + 12 + 16 or sealed[:1] != _VERSION:
-            raise SecretsKeyError(f"{column}: not a sealed value")
-        key = self._keys.get(bytes(sealed[1:5]))
+        key_id = self.key_id_of(sealed)
+        if key_id is None:
+            raise SecretsKeyError(column, "not a sealed value")
+        key = self._keys.get(key_id)
         if key is None:
-            raise SecretsKeyError(f"{column}: sealed with a key that is not configured")
+            raise SecretsKeyError(column, "sealed with a key that is not configured")
         try:
             plain = key.aead.decrypt(
                 bytes(sealed[5:17]), bytes(sealed[17:]), self._aad(org_id, column)
             )
         except InvalidTag as exc:
-            raise SecretsKeyError(f"{column}: does not open for this org") from exc
+            raise SecretsKeyError(column, "does not open for this org") from exc
         return plain.decode()

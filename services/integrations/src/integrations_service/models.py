@@ -102,6 +102,15 @@ connections = Table(
     ),
 )
 
+# The columns that hold crypto.Sealer output. `integrations reseal` re-seals each of them, and a
+# sealed column added to `connections` belongs here too (a test checks every binary column is).
+SEALED_COLUMNS = (
+    "graph_client_secret",
+    "icims_client_secret",
+    "icims_webhook_secret",
+    "icims_webhook_secret_previous",
+)
+
 # --- bookings as integrations knows them (from scheduling's events and ensure commands) -------
 
 BOOKING_STATES = ("confirmed", "cancelled")

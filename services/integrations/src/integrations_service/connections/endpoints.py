@@ -24,6 +24,7 @@ from integrations_service.connections.schemas import (
     TestOut,
 )
 from integrations_service.connections.service import ConnectionResolver, OrgConnections
+from integrations_service.crypto import SecretsKeyError
 
 router = APIRouter(prefix="/api/integrations/settings", tags=["settings"])
 
@@ -80,10 +81,22 @@ async def _keep_replaced_webhook_secret(
     deliveries iCIMS signed before it switched over still verify during the overlap."""
     row = await repository.get_row(session, org_id)
     # Only the org's own secret: an install-wide one never speaks for one org's customer.
-    own = row is not None and row["icims_webhook_secret"] is not None
-    current = resolver.resolve(org_id, row).icims.webhook_secret if own else None
+    if row is None or row["icims_webhook_secret"] is None:
+        return {}
     new = body.icims.webhook_secret if body.icims is not None else None
+    # A stored secret that no configured key opens could never verify a delivery again: it is
+    # not kept for an overlap, and saving the webhook secret is how an admin gets rid of it
+    # (otherwise the settings would stay unreadable, see SecretsUnreadable).
+    dropped = {"icims_webhook_secret_previous": None, "icims_webhook_secret_rotated_at": None}
+    try:
+        current = resolver.open_secret(org_id, row, "icims_webhook_secret")
+    except SecretsKeyError:
+        return dropped
     if not current or current == new:
+        try:
+            resolver.open_secret(org_id, row, "icims_webhook_secret_previous")
+        except SecretsKeyError:
+            return dropped
         return {}
     column = "icims_webhook_secret_previous"
     return {
@@ -96,6 +109,8 @@ async def _keep_replaced_webhook_secret(
 async def get_settings(
     identity: OrgAdminIdentity, session: DbSession, request: Request
 ) -> SettingsOut:
+    """The org's settings; 503 `secrets_unreadable` (naming them) while a stored secret does
+    not open with the configured keys."""
     org_id = _org(identity)
     row = await repository.get_row(session, org_id)
     return _out(_resolver(request).resolve(org_id, row), row)
@@ -131,6 +146,10 @@ async def put_settings(
             code="icims_customer_taken",
         ) from None
     row = await repository.get_row(session, org_id)
+    # A secret that does not open is repaired by entering it again (or removing it): the new
+    # value is sealed with SECRETS_KEY. A save that leaves one unreadable raises
+    # SecretsUnreadable here, naming what is left, and the request's transaction rolls back:
+    # the admin sends them all at once rather than half-repaired settings being kept.
     return _out(resolver.resolve(org_id, row), row)
 
 

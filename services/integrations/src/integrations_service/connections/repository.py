@@ -6,11 +6,12 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from integrations_service.models import SEALED_COLUMNS
 from integrations_service.models import connections as C
 
 
@@ -52,3 +53,28 @@ async def record_test(session: AsyncSession, org_id: uuid.UUID, result: dict[str
             .values(org_id=org_id, updated_at=now, last_test_at=now, last_test=result)
             .on_conflict_do_nothing()
         )
+
+
+async def sealed_org_ids(session: AsyncSession) -> list[uuid.UUID]:
+    """The orgs whose row holds at least one sealed value."""
+    any_sealed = or_(*(C.c[column].is_not(None) for column in SEALED_COLUMNS))
+    found = await session.execute(select(C.c.org_id).where(any_sealed).order_by(C.c.org_id))
+    return list(found.scalars())
+
+
+async def lock_sealed(session: AsyncSession, org_id: uuid.UUID) -> Any | None:
+    """The org's sealed values, its row locked until the transaction ends: a settings save of
+    the org waits for it (or it for the save, and then reads what the save wrote)."""
+    row = (
+        await session.execute(
+            select(*(C.c[column] for column in SEALED_COLUMNS))
+            .where(C.c.org_id == org_id)
+            .with_for_update()
+        )
+    ).first()
+    return row._mapping if row is not None else None
+
+
+async def write_sealed(session: AsyncSession, org_id: uuid.UUID, values: dict[str, bytes]) -> None:
+    """The same secrets sealed anew: not a settings change (`updated_at`/`updated_by` stay)."""
+    await session.execute(update(C).where(C.c.org_id == org_id).values(**values))

@@ -26,7 +26,7 @@ from servicekit.app import DbSession
 from servicekit.errors import AppError
 from servicekit.identity import ServiceIdentity
 
-from integrations_service.connections.service import OrgConnections
+from integrations_service.connections.service import OrgConnections, SecretsUnreadable
 from integrations_service.graph.errors import GraphError
 from integrations_service.internal import repository as repo
 from integrations_service.internal.schemas import (
@@ -107,8 +107,13 @@ async def verify_calendar_events(
     async with request.app.state.sessions() as session:
         records = await repo.live_calendar_records(session, ids)
         conns: dict[uuid.UUID, OrgConnections] = {}
+        unreadable: dict[uuid.UUID, str] = {}
         for org_id in sorted({r.org_id for r in records.values()}):
-            conns[org_id] = await request.app.state.connections.for_org(session, org_id)
+            try:
+                conns[org_id] = await request.app.state.connections.for_org(session, org_id)
+            except SecretsUnreadable as exc:
+                # One org's unreadable secrets leave its events unknown, not everyone's.
+                unreadable[org_id] = f"stored credentials cannot be opened: {exc.reasons}"
     gate = asyncio.Semaphore(VERIFY_CONCURRENCY)
 
     async def verify(booking_id: uuid.UUID) -> VerifiedEventOut:
@@ -120,6 +125,9 @@ async def verify_calendar_events(
         out = VerifiedEventOut(
             booking_id=booking_id, graph_event_id=record.graph_event_id, exists=None
         )
+        if record.org_id in unreadable:
+            out.error = unreadable[record.org_id]
+            return out
         g = conns[record.org_id].graph
         if not g.has_credentials:
             out.error = "Microsoft Graph is not connected for this organization"

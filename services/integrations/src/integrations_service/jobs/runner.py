@@ -26,6 +26,7 @@ from servicekit.metrics import JOBS
 from servicekit.telemetry import extract_context
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from integrations_service.connections.service import SecretsUnreadable
 from integrations_service.jobs import repository
 from integrations_service.jobs.repository import Job
 
@@ -145,6 +146,20 @@ class JobRunner:
             completion = await kind.run(job)
         except JobFailed as exc:
             return await self._fail(job, kind, exc)
+        except SecretsUnreadable as exc:
+            # The org's stored credentials do not open with the configured keys. Retryable: an
+            # operator restoring SECRETS_KEY (or an admin entering the secrets again) fixes it,
+            # and after the last attempt the job fails visibly like any other.
+            log.warning("job %s (%s): %s", job.id, job.kind, exc.reasons)
+            return await self._fail(
+                job,
+                kind,
+                JobFailed(
+                    f"stored credentials cannot be opened: {exc.reasons} (restore SECRETS_KEY or "
+                    "SECRETS_KEY_PREVIOUS, or enter the secrets again in the settings)",
+                    code=exc.code,
+                ),
+            )
         except Exception as exc:  # a bug or an unexpected library error: retried, visible
             log.exception("job %s (%s) raised", job.id, job.kind)
             return await self._fail(

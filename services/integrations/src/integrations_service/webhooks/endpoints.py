@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from servicekit.app import DbSession
 from servicekit.bodies import read_limited
+from servicekit.errors import error_body
 
 from integrations_service.settings import Settings
 from integrations_service.webhooks.receive import store
@@ -46,5 +47,24 @@ async def icims(request: Request, session: DbSession) -> JSONResponse:
                 }
             },
             status_code=400,
+        )
+    if stored.secrets_unreadable:
+        # The org's webhook secret is stored but no configured key opens it (SECRETS_KEY lost or
+        # SECRETS_KEY_PREVIOUS removed too early): our fault, and temporary. The delivery is
+        # already stored (unverified, with that reason, visible in /ops), so nothing is lost,
+        # and this answer is returned, not raised, so the transaction that stored it commits.
+        # 503 is iCIMS's "temporary failure": its retries verify by themselves once the key is
+        # back, and an operator's retry of the stored copy re-verifies it against its time of
+        # receipt; whichever of the two verifies second is recognised as a duplicate of the
+        # other (same body hash, within the 24-hour window), so it is processed once.
+        return JSONResponse(
+            error_body(
+                "secrets_unreadable",
+                "Deliveries for this customer cannot be verified right now; this one is stored. "
+                "Please send it again later.",
+                body,
+            ),
+            status_code=503,
+            headers={"Retry-After": "60"},
         )
     return JSONResponse(body, status_code=200)

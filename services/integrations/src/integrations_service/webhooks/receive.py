@@ -3,6 +3,8 @@
 Every delivery that is not refused for size is stored, verified or not, parseable or not, in
 the same transaction as its `integrations.webhook.received.v1` event. Only verified,
 parseable, first-seen deliveries are left for the processor (status `received`, verified).
+A delivery for an org whose stored webhook secret does not open is stored unverified too
+(`secrets_unreadable`; the route answers 503, see endpoints.py).
 """
 
 from __future__ import annotations
@@ -23,10 +25,15 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from integrations_service.connections.service import ConnectionResolver
+from integrations_service.connections.service import ConnectionResolver, SecretsUnreadable
 from integrations_service.models import webhook_events as W
 from integrations_service.settings import Settings
-from integrations_service.webhooks.verify import install_secrets, verify_any
+from integrations_service.webhooks.verify import (
+    UNREADABLE_REASON,
+    Verdict,
+    install_secrets,
+    verify_any,
+)
 
 # iCIMS names event types in its payload; ours are the runbook's. Only the status change is in
 # iCIMS's public documentation; other names are stored as they come and marked unsupported.
@@ -69,6 +76,7 @@ class Stored:
     verified: bool
     duplicate_of: uuid.UUID | None
     parse_error: str | None
+    secrets_unreadable: bool = False  # the org's webhook secret did not open: not verified
 
 
 def decode(raw: bytes, encoding: str, limit: int) -> tuple[bytes | None, str | None]:
@@ -186,22 +194,33 @@ async def store(
     )
     secrets = install_secrets(settings)
     org_id = None
+    unreadable = False
     if resolver is not None and customer is not None:
         # One endpoint serves every customer: the org that connected this customer id may have
         # its own webhook secret (else the install's applies), and the delivery is theirs.
-        conns = await resolver.for_customer(session, customer)
-        if conns is not None:
-            org_id = conns.org_id
-            secrets = conns.icims.webhook_secrets or secrets
+        try:
+            conns = await resolver.for_customer(session, customer)
+        except SecretsUnreadable as exc:
+            # Stored all the same, unverified: it is re-verified (against its time of receipt)
+            # once the key is back. Never checked against the install's secrets instead.
+            org_id, unreadable = exc.org_id, True
+        else:
+            if conns is not None:
+                org_id = conns.org_id
+                secrets = conns.icims.webhook_secrets or secrets
     bodies = [raw] + ([decoded] if decoded is not None and decoded != raw else [])
-    verdict = verify_any(
-        secrets,
-        method=method,
-        path=path,
-        query=query,
-        headers=lowered,
-        bodies=bodies,
-        received_at=received_at,
+    verdict = (
+        Verdict(False, UNREADABLE_REASON)
+        if unreadable
+        else verify_any(
+            secrets,
+            method=method,
+            path=path,
+            query=query,
+            headers=lowered,
+            bodies=bodies,
+            received_at=received_at,
+        )
     )
     body_hash = hashlib.sha256(decoded).hexdigest() if decoded is not None else None
     provider_type = (
@@ -271,4 +290,4 @@ async def store(
     if status == "received" and verdict.ok:
         # Wakes `scheduler-webhook-process` at commit instead of at its next poll.
         await session.execute(text("SELECT pg_notify(:c, '')"), {"c": WEBHOOKS_CHANNEL})
-    return Stored(webhook_id, verdict.ok, duplicate_of, parse_error)
+    return Stored(webhook_id, verdict.ok, duplicate_of, parse_error, unreadable)

@@ -32,7 +32,7 @@ from servicekit import outbox
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from integrations_service.connections.service import ConnectionResolver
+from integrations_service.connections.service import ConnectionResolver, SecretsUnreadable
 from integrations_service.models import webhook_events as W
 from integrations_service.settings import Settings
 from integrations_service.webhooks.receive import (
@@ -41,7 +41,12 @@ from integrations_service.webhooks.receive import (
     decode,
     find_original,
 )
-from integrations_service.webhooks.verify import install_secrets, verify_any
+from integrations_service.webhooks.verify import (
+    UNREADABLE_REASON,
+    Verdict,
+    install_secrets,
+    verify_any,
+)
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +112,7 @@ async def _reverify_locked(
     max_decoded_bytes: int,
     duplicate_window: timedelta,
     causation: Envelope | None,
+    secrets_unreadable: bool = False,
 ) -> ReverifyOutcome:
     if row.verified:
         return ReverifyOutcome(row.id, "already_verified", True, row.status)
@@ -116,14 +122,18 @@ async def _reverify_locked(
         decoded, _ = decode(raw, headers.get("content-encoding", ""), max_decoded_bytes)
     except Rejected:
         decoded = None  # accepted under a larger limit once; the raw body may still be signed
-    verdict = verify_any(
-        secret,
-        method=row.method,
-        path=row.path,
-        query=row.query,
-        headers=headers,
-        bodies=[raw] + ([decoded] if decoded is not None and decoded != raw else []),
-        received_at=row.received_at,
+    verdict = (
+        Verdict(False, UNREADABLE_REASON)
+        if secrets_unreadable
+        else verify_any(
+            secret,
+            method=row.method,
+            path=row.path,
+            query=row.query,
+            headers=headers,
+            bodies=[raw] + ([decoded] if decoded is not None and decoded != raw else []),
+            received_at=row.received_at,
+        )
     )
     if not verdict.ok:
         await session.execute(
@@ -205,8 +215,11 @@ async def retry_webhook(
     max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
     duplicate_window: timedelta = DEFAULT_DUPLICATE_WINDOW,
     causation: Envelope | None = None,
+    secrets_unreadable: bool = False,
 ) -> ReverifyOutcome:
-    """What "retry" means for this delivery: re-verify it, give it fresh attempts, or nothing."""
+    """What "retry" means for this delivery: re-verify it, give it fresh attempts, or nothing.
+    `secrets_unreadable`: the org's own webhook secret does not open, so an unverified delivery
+    stays unverified with that reason (a verified one needs no secret to be requeued)."""
     row = await _lock(session, webhook_id)
     if row is None:
         return ReverifyOutcome(webhook_id, "not_found")
@@ -218,6 +231,7 @@ async def retry_webhook(
             max_decoded_bytes=max_decoded_bytes,
             duplicate_window=duplicate_window,
             causation=causation,
+            secrets_unreadable=secrets_unreadable,
         )
     if row.status != "failed":
         why = {
@@ -259,12 +273,19 @@ async def handle_webhook_retry_requested(
         log.info("webhook retry for provider %s: not ours to retry", request.provider)
         return
     secret: list[str] = install_secrets(settings)
+    unreadable = False
     if resolver is not None:
         # The same secret receipt would use now: the customer's org's own, else the install's.
         customer = (
             await session.execute(select(W.c.customer_id).where(W.c.id == request.webhook_id))
         ).scalar_one_or_none()
-        conns = await resolver.for_customer(session, customer) if customer else None
+        try:
+            conns = await resolver.for_customer(session, customer) if customer else None
+        except SecretsUnreadable as exc:
+            # Final for this message too: the delivery keeps the reason, and the operator
+            # retries again once the key is restored.
+            log.warning("webhook %s retry: %s", request.webhook_id, exc.reasons)
+            conns, unreadable = None, True
         if conns is not None and conns.icims.webhook_secrets:
             secret = conns.icims.webhook_secrets
     outcome = await retry_webhook(
@@ -274,6 +295,7 @@ async def handle_webhook_retry_requested(
         max_decoded_bytes=settings.webhook_max_decoded_bytes,
         duplicate_window=timedelta(hours=settings.webhook_duplicate_window_hours),
         causation=envelope,
+        secrets_unreadable=unreadable,
     )
     log.info(
         "webhook %s retry requested by %s: %s%s",

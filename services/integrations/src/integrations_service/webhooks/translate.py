@@ -22,7 +22,11 @@ from scheduler_contracts.events.integrations import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from integrations_service.clients import Clients
-from integrations_service.connections.service import ConnectionResolver, OrgConnections
+from integrations_service.connections.service import (
+    ConnectionResolver,
+    OrgConnections,
+    SecretsUnreadable,
+)
 from integrations_service.icims.client import IcimsError
 from integrations_service.webhooks.process import Delivery, TranslationError
 
@@ -33,6 +37,13 @@ class NoConnection(TranslationError):
 
 class IcimsUnavailable(TranslationError):
     code = "icims_unavailable"
+
+
+class CredentialsUnreadable(TranslationError):
+    """The customer's org's stored secrets do not open: retried, then failed visibly; an
+    operator's retry after the key is restored processes it."""
+
+    code = "secrets_unreadable"
 
 
 def _hint(payload: dict[str, object], key: str) -> str | None:
@@ -55,11 +66,16 @@ class Translator:
         ):
             # A type we do not know: processed, nothing emitted (the delivery stays stored).
             return []
-        conns = (
-            await self._resolver.for_customer(session, delivery.customer_id)
-            if delivery.customer_id
-            else None
-        )
+        try:
+            conns = (
+                await self._resolver.for_customer(session, delivery.customer_id)
+                if delivery.customer_id
+                else None
+            )
+        except SecretsUnreadable as exc:
+            raise CredentialsUnreadable(
+                f"stored credentials cannot be opened: {exc.reasons}"
+            ) from exc
         if conns is None or not conns.icims.configured:
             raise NoConnection(
                 "no iCIMS connection is configured for customer "

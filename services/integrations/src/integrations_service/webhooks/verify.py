@@ -28,6 +28,11 @@ if TYPE_CHECKING:
     from integrations_service.settings import Settings
 
 SCHEME = "x-icims-v1-hmac-sha256"
+# The reason given when the org's own webhook secret is stored but no configured key opens it:
+# the delivery is kept unverified until an operator restores the key and retries it.
+UNREADABLE_REASON = (
+    "the org's stored webhook secret cannot be opened with SECRETS_KEY: retry once the key is back"
+)
 REQUIRED_SIGNED = frozenset({"host", "x-icims-date", "x-icims-content-sha256"})
 MAX_SKEW = timedelta(minutes=5)
 
