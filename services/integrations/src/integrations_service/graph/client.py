@@ -49,6 +49,7 @@ from servicekit.telemetry import instrument_httpx
 
 from integrations_service.graph.errors import GraphError
 from integrations_service.graph.metering import ThrottleMeter
+from integrations_service.graph.speedups import install as install_speedups
 
 GRAPH_BASE_URL = "https://graph.microsoft.com"
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
@@ -161,6 +162,7 @@ def build_graph_client(
         instrument_httpx(http, tracer_provider)
     adapter = GraphRequestAdapter(BaseBearerTokenAuthenticationProvider(provider), client=http)
     adapter.base_url = f"{root}/v1.0"
+    install_speedups()  # halves the CPU of a call that returns an event (speedups.py)
     return GraphClient(
         sdk=GraphServiceClient(request_adapter=adapter),
         http=http,
