@@ -146,6 +146,19 @@ def shapes(n: int, drift: int, rng: random.Random) -> list[tuple[str, Shape]]:
                 request_status="booked",
                 start=upcoming,
                 age=4 * day,
+                calendar="cancelled",
+                cancelled_by="candidate",
+            ),
+        )
+    ] * (drift // 2)
+    out += [
+        (
+            "orphaned_event",
+            Shape(
+                status="cancelled",
+                request_status="open",
+                start=upcoming,
+                age=4 * day,
                 cancelled_by="candidate",
             ),
         )
@@ -540,7 +553,7 @@ async def _amain(args: argparse.Namespace) -> int:
         for line in await explain_rules(sessions, jobs.clock(), stale):
             print(line)
             ok &= "SEQ SCAN" not in line
-        expected = 2 * args.drift + 3 * (args.drift // 2)
+        expected = 2 * args.drift + 4 * (args.drift // 2)
         async with sessions() as s:
             opened = (await s.execute(text("SELECT count(*) FROM jobs"))).scalar_one()
         print(f"  jobs opened {opened:,} (stale drift seeded {expected:,}; fresh ones skipped)")

@@ -28,6 +28,7 @@ SAMPLES: dict[str, Any] = {
     "booked_by": "candidate",
     "booking_id": str(uuid.uuid4()),
     "booking_link_expires_at": NOW.isoformat(),
+    "booking_status": "cancelled",
     "booking_url": "https://scheduler.example.com/book/tok_123",
     "buffer_after_minutes": 10,
     "buffer_before_minutes": 5,

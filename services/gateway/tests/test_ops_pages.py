@@ -26,6 +26,7 @@ from scheduler_contracts.events.integrations import (
     WebhookProcessed,
     WebhookReceived,
 )
+from scheduler_contracts.events.reconciler import ReconcilerJobCreated
 from scheduler_contracts.events.workers import heartbeat_class
 from servicekit.db import create_engine, create_sessionmaker, unit_of_work
 from servicekit.testing.helpers import app_client
@@ -256,6 +257,35 @@ async def test_webhooks_tab_filters_like_the_api_and_unknown_values_are_a_400(
         assert r.status_code == 400 and "Unknown status filter: stuck" in r.text
         r = await client.get("/ops?tab=reconciliation&jobType=state_mismatch")
         assert r.status_code == 200 and "Job type" in r.text
+
+
+async def test_reconciliation_tab_offers_and_filters_orphaned_calendar_events(
+    ops_gateway: OpsGateway, ops_world, seed
+) -> None:
+    root = await seed(SUPERADMIN)
+    request_id, org = uuid.uuid4(), uuid.uuid4()
+    orphaned, missing = uuid.uuid4(), uuid.uuid4()
+    await _apply(
+        ops_world[1],
+        *(
+            Envelope.build(
+                ReconcilerJobCreated(job_id=job_id, job_type=job_type, request_id=request_id),
+                source="reconciler",
+                org_id=org,
+                subject=str(request_id),
+            )
+            for job_id, job_type in (
+                (orphaned, "calendar_event_orphaned"),
+                (missing, "calendar_event_missing"),
+            )
+        ),
+    )
+    async with ops_gateway() as client:
+        _as(client, root)
+        r = await client.get("/ops?tab=reconciliation&jobType=calendar_event_orphaned")
+    assert r.status_code == 200, r.text
+    assert '<option value="calendar_event_orphaned" selected>' in r.text
+    assert str(orphaned)[:8] in r.text and str(missing)[:8] not in r.text
 
 
 async def test_dismiss_needs_the_csrf_token_and_asks_ops(

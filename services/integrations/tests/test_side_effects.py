@@ -357,6 +357,95 @@ async def test_ensure_recreates_an_event_deleted_in_outlook(
     assert len(created) == 3 and created[-1]["graph_event_id"] == again["id"]
 
 
+def cancellations(state: dict[str, Any], mailbox: str) -> list[dict[str, Any]]:
+    return [m for m in inbox(state, mailbox) if "cancelled" in m["subject"].lower()]
+
+
+async def test_ensure_cancels_the_event_of_a_booking_whose_cancel_never_arrived(
+    deps: Deps, graph: httpx.AsyncClient, icims: httpx.AsyncClient
+) -> None:
+    data = confirmed(application=None)
+    await deliver(deps.sessions, handlers(deps).booking_confirmed, envelope(data, ORG))
+    await work(deps)
+    # booking.cancelled (revision 2) never reached integrations; the reconciler's ensure says it.
+    ensure = EnsureCalendarEvent(
+        idempotency_key=f"repair:{uuid.uuid4()}",
+        request_id=data.request_id,
+        booking_id=data.booking_id,
+        slot=data.slot,
+        title=data.title,
+        candidate=data.candidate,
+        interviewers=data.interviewers,
+        revision=2,
+        booking_status="cancelled",
+    )
+    await deliver(deps.sessions, handlers(deps).ensure_calendar_event, envelope(ensure, ORG))
+    await work(deps)
+
+    state = await graph_state(graph)
+    (event,) = organizer_events(state)
+    assert event["isCancelled"] is True
+    assert len(cancellations(state, "ada@candidates.test")) == 1
+    answers = [d for _, d in await published(deps.sessions, "integrations.calendar_event.cancel")]
+    assert [(a["graph_event_id"], a["revision"]) for a in answers] == [(event["id"], 2)]
+    # The cancel itself, arriving late, is already applied: nothing happens twice.
+    cancel = BookingCancelled(
+        booking_id=data.booking_id,
+        request_id=data.request_id,
+        cancelled_by="coordinator",
+        revision=2,
+    )
+    await deliver(deps.sessions, handlers(deps).booking_cancelled, envelope(cancel, ORG))
+    await work(deps)
+    assert len(cancellations(await graph_state(graph), "ada@candidates.test")) == 1
+
+
+async def test_a_cancel_graph_refused_for_good_is_repaired_by_an_ensure_telling_people_once(
+    deps: Deps, graph: httpx.AsyncClient, icims: httpx.AsyncClient
+) -> None:
+    data = confirmed(application=None)
+    h = handlers(deps)
+    await deliver(deps.sessions, h.booking_confirmed, envelope(data, ORG))
+    await work(deps)
+    await graph.post("/_sandbox/faults", json={"status": 503, "path": "/cancel"})
+    cancel = BookingCancelled(
+        booking_id=data.booking_id,
+        request_id=data.request_id,
+        cancelled_by="coordinator",
+        revision=2,
+    )
+    await deliver(deps.sessions, h.booking_cancelled, envelope(cancel, ORG))
+    for _ in range(deps.limits.graph_attempts + 1):
+        await work(deps, rounds=1)
+        await make_due(deps.sessions)
+    await work(deps)
+    failed = [d for _, d in await published(deps.sessions, "integrations.calendar_event.failed")]
+    assert (failed[-1]["operation"], failed[-1]["final"]) == ("cancel", True)
+    state = await graph_state(graph)
+    (event,) = organizer_events(state)
+    assert event["isCancelled"] is False  # the interviewers still hold the invitation
+    assert len(cancellations(state, "ada@candidates.test")) == 1  # told without waiting
+
+    await graph.post("/_sandbox/faults", json={"clear": True})
+    ensure = EnsureCalendarEvent(
+        idempotency_key=f"repair:{uuid.uuid4()}",
+        request_id=data.request_id,
+        booking_id=data.booking_id,
+        revision=2,
+        booking_status="cancelled",
+    )
+    await deliver(deps.sessions, h.ensure_calendar_event, envelope(ensure, ORG))
+    await work(deps)
+
+    state = await graph_state(graph)
+    (event,) = organizer_events(state)
+    assert event["isCancelled"] is True
+    assert len(cancellations(state, "ada@candidates.test")) == 1
+    assert len(cancellations(state, "coordinator@example.com")) == 1
+    [answer] = [d for _, d in await published(deps.sessions, "integrations.calendar_event.cancel")]
+    assert answer["graph_event_id"] == event["id"]
+
+
 async def test_graph_down_fails_the_calendar_job_and_flags_the_request(
     deps: Deps, graph: httpx.AsyncClient, icims: httpx.AsyncClient
 ) -> None:

@@ -186,6 +186,29 @@ async def test_reconciliation_filters_and_retry(apply, ops_client, ops_sessions)
     assert r.status_code == 409
 
 
+async def test_orphaned_calendar_event_jobs_are_listed_and_filtered(apply, ops_client) -> None:
+    org, rid = uuid.uuid4(), uuid.uuid4()
+    orphaned, missing = uuid.uuid4(), uuid.uuid4()
+    await apply(
+        job_created(orphaned, rid, org_id=org, job_type="calendar_event_orphaned"),
+        job_failed(orphaned, rid, org_id=org, job_type="calendar_event_orphaned"),
+        job_created(missing, rid, org_id=org, job_type="calendar_event_missing"),
+    )
+    items = await _pages(
+        ops_client, "/api/ops/reconciliation", jobType="calendar_event_orphaned", requestId=str(rid)
+    )
+    assert [(i["id"], i["jobType"], i["status"]) for i in items] == [
+        (str(orphaned), "calendar_event_orphaned", "failed")
+    ]
+    both = await _pages(
+        ops_client,
+        "/api/ops/reconciliation",
+        jobType="calendar_event_orphaned,calendar_event_missing",
+        requestId=str(rid),
+    )
+    assert {i["id"] for i in both} == {str(orphaned), str(missing)}
+
+
 # -- attention ---------------------------------------------------------------------------------
 
 

@@ -14,7 +14,11 @@ from reconciler_service.projection.handlers import ProjectionHandlers
 from scheduler_contracts import Envelope
 from scheduler_contracts.envelope import EventData
 from scheduler_contracts.events.common import Candidate, Interviewer, TimeSlot
-from scheduler_contracts.events.integrations import CalendarEventCreated, IcimsNoteCreated
+from scheduler_contracts.events.integrations import (
+    CalendarEventCancelled,
+    CalendarEventCreated,
+    IcimsNoteCreated,
+)
 from scheduler_contracts.events.scheduling import (
     BookingCancelled,
     BookingConfirmed,
@@ -170,6 +174,27 @@ class World:
                 graph_event_id=f"AAMk-{booking_id.hex[:8]}",
                 organizer_mailbox="scheduling@example.com",
                 revision=1,
+            ),
+            ago=ago,
+            cause=cause,
+        )
+
+    async def calendar_cancelled(
+        self,
+        request_id: uuid.UUID,
+        booking_id: uuid.UUID,
+        *,
+        ago: timedelta,
+        revision: int = 2,
+        cause: Envelope | None = None,
+    ) -> Envelope:
+        return await self.send(
+            CalendarEventCancelled(
+                booking_id=booking_id,
+                request_id=request_id,
+                graph_event_id=f"AAMk-{booking_id.hex[:8]}",
+                organizer_mailbox="scheduling@example.com",
+                revision=revision,
             ),
             ago=ago,
             cause=cause,

@@ -61,6 +61,45 @@ async def test_a_confirmed_booking_without_calendar_event_opens_one_job_once_sta
     assert created["subject"] == str(lost) and created["org_id"] == str(world.org)
 
 
+async def test_a_cancelled_booking_whose_event_is_still_live_opens_calendar_event_orphaned(
+    sessions: async_sessionmaker[AsyncSession], jobs: JobService, detector: Detector
+) -> None:
+    world = World(sessions, jobs)
+
+    async def cancelled(
+        *, cancelled_ago: timedelta, starts_in: timedelta = timedelta(days=2)
+    ) -> tuple[uuid.UUID, uuid.UUID]:
+        """Booked with its event two days ago, then cancelled by the candidate."""
+        request_id = await world.request(ago=timedelta(days=3), application=None)
+        booking_id = await world.book(request_id, ago=OLD, starts_in=starts_in, application=None)
+        await world.calendar(request_id, booking_id, ago=OLD)
+        await world.cancel(request_id, booking_id, by="candidate", ago=cancelled_ago)
+        await world.status(request_id, "booked", "open", ago=cancelled_ago)
+        return request_id, booking_id
+
+    # Integrations never cancelled the event: the attendees still hold the invitation.
+    orphan, orphan_booking = await cancelled(cancelled_ago=OLD - timedelta(hours=1))
+    # Integrations did cancel it.
+    tidy, tidy_booking = await cancelled(cancelled_ago=OLD - timedelta(hours=1))
+    await world.calendar_cancelled(tidy, tidy_booking, ago=OLD - timedelta(hours=2))
+    # The interview is over: a stale invitation misleads nobody any more.
+    await cancelled(cancelled_ago=OLD - timedelta(hours=1), starts_in=-timedelta(hours=3))
+    # Cancelled an hour ago: integrations may still be at it.
+    await cancelled(cancelled_ago=FRESH)
+
+    first = await detector.run()
+    second = await detector.run()
+
+    assert dict(first.created) == {"calendar_event_orphaned": 1}
+    assert not second.created
+    assert await open_jobs(world) == {(orphan, "calendar_event_orphaned"): 1}
+    [job] = await world.jobs_of(orphan)
+    assert job.booking_id == orphan_booking and job.status == "pending"
+    assert job.description == "cancelled booking whose calendar event is still live"
+    [created] = await world.published("reconciler.job.created")
+    assert created["data"]["job_type"] == "calendar_event_orphaned"
+
+
 async def test_a_booking_linked_to_icims_without_a_note_opens_icims_note_missing(
     sessions: async_sessionmaker[AsyncSession], jobs: JobService, detector: Detector
 ) -> None:
@@ -97,6 +136,7 @@ async def test_request_status_inconsistent_with_its_booking_opens_state_mismatch
     b2 = await world.book(no_booking, ago=OLD)
     await consistent_side_effects(no_booking, b2)
     await world.cancel(no_booking, b2, by="candidate", ago=OLD - timedelta(hours=1))
+    await world.calendar_cancelled(no_booking, b2, ago=OLD - timedelta(hours=1))
     # The interview ended two days ago and the request is still booked.
     ended = await world.request(ago=timedelta(days=5))
     b3 = await world.book(ended, ago=timedelta(days=5), starts_in=-OLD)

@@ -75,6 +75,54 @@ async def test_a_missing_calendar_event_is_repaired_by_an_ensure_and_its_answer(
     assert completed["causation_id"] is not None
 
 
+async def test_an_orphaned_calendar_event_is_cancelled_by_an_ensure_and_its_answer(
+    sessions: async_sessionmaker[AsyncSession],
+    jobs: JobService,
+    detector: Detector,
+    repairer: Repairer,
+) -> None:
+    world = World(sessions, jobs)
+    request_id = await world.request(ago=OLD, application=None)
+    booking_id = await world.book(request_id, ago=OLD, application=None)
+    await world.calendar(request_id, booking_id, ago=OLD)
+    cancelled_ago = OLD - timedelta(hours=1)
+    await world.cancel(request_id, booking_id, by="coordinator", ago=cancelled_ago)
+    await world.status(request_id, "booked", "cancelled", ago=cancelled_ago)
+    # Graph refused the cancel until integrations gave up: the event stays live.
+    await world.send(
+        CalendarEventFailed(
+            booking_id=booking_id,
+            request_id=request_id,
+            operation="cancel",
+            attempts=5,
+            final=True,
+            error_message="ServiceUnavailable",
+        ),
+        ago=cancelled_ago,
+    )
+    await detector.run()
+    [job] = await world.jobs_of(request_id)
+    assert job.job_type == "calendar_event_orphaned"
+
+    assert (await repairer.run_batch()).outcomes == {"sent": 1}
+
+    command = await world.command_of(job.id)
+    assert command.type == "integrations.calendar_event.ensure.v1"
+    data = command.data
+    assert data["booking_id"] == str(booking_id) and data["job_id"] == str(job.id)
+    # The booking as the reconciler knows it, so integrations cancels even a cancel it missed.
+    assert (data["booking_status"], data["revision"]) == ("cancelled", 2)
+    assert (await world.job(job.id)).status == "processing"
+
+    await world.calendar_cancelled(request_id, booking_id, ago=NOW, cause=command)
+
+    job = await world.job(job.id)
+    assert (job.status, job.resolution, job.attempts) == ("completed", "repaired", 1)
+    [completed] = await world.published("reconciler.job.completed")
+    assert completed["data"]["job_type"] == "calendar_event_orphaned"
+    assert not (await detector.run()).created
+
+
 async def test_a_missing_note_and_a_wrong_status_are_repaired_by_their_commands(
     sessions: async_sessionmaker[AsyncSession],
     jobs: JobService,

@@ -33,7 +33,12 @@ REQUEST_STATUSES = ("open", "booked", "completed", "cancelled", "expired")
 # none: nothing heard yet; present: integrations holds a live event; failed: its create failed
 # for good; cancelled: the event was cancelled; missing: integrations has no record of one.
 CALENDAR_STATES = ("none", "present", "failed", "cancelled", "missing")
-JOB_TYPES = ("icims_note_missing", "calendar_event_missing", "state_mismatch")
+JOB_TYPES = (
+    "icims_note_missing",
+    "calendar_event_missing",
+    "calendar_event_orphaned",
+    "state_mismatch",
+)
 JOB_STATUSES = ("pending", "processing", "completed", "failed")
 # A job is open (blocks a new one for the same request and type) until it completes: a failed
 # job waits for an operator's retry instead of being re-detected every pass.
@@ -81,6 +86,15 @@ bookings = Table(
         "ix_bookings_calendar_missing",
         "end_at",
         postgresql_where=text("status = 'confirmed' AND calendar_state <> 'present'"),
+    ),
+    # calendar_event_orphaned: cancelled, but its event is still live (the cancel failed for
+    # good or was never heard of), interview still ahead. Normally integrations cancels the
+    # event within seconds, so this holds only failed cancels; on end_at, so past ones (nobody
+    # turns up to those) stay out of the range the rule scans.
+    Index(
+        "ix_bookings_calendar_orphaned",
+        "end_at",
+        postgresql_where=text("status = 'cancelled' AND calendar_state = 'present'"),
     ),
     # The Outlook-event check (sync/verify.py): upcoming confirmed bookings with a live event.
     Index(

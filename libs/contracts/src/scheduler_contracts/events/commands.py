@@ -15,6 +15,7 @@ from pydantic import Field
 
 from scheduler_contracts.envelope import EventData, Kind
 from scheduler_contracts.events.common import (
+    BookingStatus,
     Candidate,
     Email,
     IcimsId,
@@ -39,11 +40,12 @@ class _Command(EventData):
 
 @register
 class EnsureCalendarEvent(_Command):
-    """Make sure the booking's Outlook event exists and matches the booking.
+    """Make sure the booking's Outlook event matches the booking: exists for a confirmed one,
+    is cancelled for a cancelled one.
 
     The booking details are optional because integrations may still hold them from
     `booking.confirmed`; the reconciler sends what its projection has, so a booking whose
-    confirmation was never processed can still be repaired.
+    confirmation (or cancellation) was never processed can still be repaired.
     """
 
     type_name: ClassVar[str] = "integrations.calendar_event.ensure.v1"
@@ -55,6 +57,10 @@ class EnsureCalendarEvent(_Command):
     interviewers: list[Interviewer] | None = Field(default=None, max_length=50)
     organizer_email: Email | None = None
     revision: Annotated[int, Field(ge=1)] | None = None
+    booking_status: BookingStatus | None = Field(
+        default=None,
+        description="the booking's status at `revision`; absent means confirmed",
+    )
 
 
 @register

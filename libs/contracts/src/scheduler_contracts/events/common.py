@@ -38,7 +38,10 @@ RequestStatus = Literal["open", "booked", "completed", "cancelled", "expired"]
 InterviewMode = Literal["panel", "pool"]
 BookingActor = Literal["candidate", "coordinator"]
 WebhookProvider = Literal["icims", "graph"]
-JobType = Literal["icims_note_missing", "calendar_event_missing", "state_mismatch"]
+BookingStatus = Literal["confirmed", "cancelled"]
+JobType = Literal[
+    "icims_note_missing", "calendar_event_missing", "calendar_event_orphaned", "state_mismatch"
+]
 CalendarOperation = Literal["create", "update", "cancel"]
 NoteKind = Literal["booking_confirmed", "booking_rescheduled", "booking_cancelled"]
 AttentionSource = Literal["icims_sync", "calendar_event", "mail", "reconciliation"]

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import urlencode
+
+from scheduler_contracts.events.common import JobType
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ TABS = (
             Filter(
                 "jobType",
                 "Job type",
-                ("icims_note_missing", "calendar_event_missing", "state_mismatch"),
+                get_args(JobType),
                 multiple=False,
             ),
         ),

@@ -239,13 +239,15 @@ class BookingHandlers:
             changes.update(_slot(data.slot))
         held = await repository.get(session, data.booking_id)
         if held is None or (data.revision is not None and data.revision > held.revision):
+            # The sender knows a newer booking than we do: take its status too, or a cancel we
+            # never heard of would become a confirmation (and keep the event it should cancel).
             await repository.apply(
                 session,
                 booking_id=data.booking_id,
                 org_id=org_id,
                 request_id=data.request_id,
                 revision=data.revision or (held.revision if held else 1),
-                changes={"state": "confirmed", **changes},
+                changes={"state": data.booking_status or "confirmed", **changes},
             )
         elif held.org_id != org_id:
             raise PermanentError(f"booking {data.booking_id} belongs to another org")

@@ -287,8 +287,9 @@ async def enqueue_notices(
     deps: Deps, session: AsyncSession, job: Job, booking: Booking, kind: str, *, with_link: bool
 ) -> None:
     # The candidate's copy without a Teams link (calendar failed) has its own key, so a repaired
-    # event still sends the one with the link; the coordinator hears once per change.
-    suffix = "" if with_link else ":nolink"
+    # event still sends the one with the link; the coordinator hears once per change. A
+    # cancellation carries no link either way: a repaired cancel must not tell them twice.
+    suffix = "" if with_link or kind == "booking_cancelled" else ":nolink"
     for audience in ("candidate", "coordinator"):
         await enqueue(
             session,

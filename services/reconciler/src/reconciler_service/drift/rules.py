@@ -53,6 +53,19 @@ RULES: tuple[Rule, ...] = (
         "b.end_at",
     ),
     Rule(
+        "calendar_event_orphaned",
+        "b",
+        "SELECT b.request_id, b.org_id, b.booking_id,"
+        " NULL::text AS observed_status, NULL::text AS expected_status,"
+        " 'cancelled booking whose calendar event is still live' AS description"
+        " FROM bookings b"
+        " WHERE b.status = 'cancelled' AND b.calendar_state = 'present'"
+        # The attendees still hold an invitation; once the interview is over it misleads nobody.
+        # Stale from the cancel (changed_at), which is when integrations should have acted.
+        " AND b.end_at > :now AND b.changed_at < :cutoff {extra}",
+        "b.end_at",
+    ),
+    Rule(
         "icims_note_missing",
         "b",
         "SELECT b.request_id, b.org_id, b.booking_id,"

@@ -28,6 +28,9 @@ from reconciler_service.drift.rules import Drift
 log = logging.getLogger(__name__)
 
 
+CALENDAR_JOBS = ("calendar_event_missing", "calendar_event_orphaned")
+
+
 def idempotency_key(job: Any, attempt: int) -> str:
     return f"reconciler:{job.id}:{job.retry_round}:{attempt}"
 
@@ -62,7 +65,9 @@ def build(job: Any, drift: Drift, booking: Any | None, key: str) -> EventData:
         "request_id": job.request_id,
         "job_id": job.id,
     }
-    if drift.job_type == "calendar_event_missing":
+    if drift.job_type in CALENDAR_JOBS:
+        # One command for both: integrations makes the event match the booking as of
+        # `revision`, so it is created for a confirmed booking and cancelled for a cancelled one.
         assert drift.booking_id is not None
         details: dict[str, Any] = {}
         if booking is not None:
@@ -73,14 +78,17 @@ def build(job: Any, drift: Drift, booking: Any | None, key: str) -> EventData:
                 "interviewers": _interviewers(booking),
                 "organizer_email": booking.organizer_email,
                 "revision": booking.revision or None,
+                "booking_status": booking.status,
             }
         try:
             return EnsureCalendarEvent(**common, booking_id=drift.booking_id, **details)
         except ValidationError as exc:
             # What the projection holds does not fit the contract (an odd organizer address):
-            # integrations may still know the booking, so ask with the ids alone.
+            # integrations may still know the booking, so ask with the ids (and status) alone.
             log.warning("job %s: sending the ensure without details: %s", job.id, exc)
-            return EnsureCalendarEvent(**common, booking_id=drift.booking_id)
+            return EnsureCalendarEvent(
+                **common, booking_id=drift.booking_id, booking_status=details.get("booking_status")
+            )
     if drift.job_type == "icims_note_missing":
         assert booking is not None and booking.icims_application_id
         return EnsureIcimsNote(
