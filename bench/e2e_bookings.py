@@ -11,7 +11,10 @@ times (one clock: everything runs on this machine).
 
 Scenarios: no faults, then the fake Graph answering 30 % of calls with 429 (Retry-After: 1) or
 503. Printed per scenario: offered rate, confirmations/s answered, completed/s, p50/p99 of the
-confirm's answer and of confirm → event + note, and how many were still incomplete at the end.
+confirm's answer and of confirm → event + note, and how many were still incomplete at the end;
+then the CPU each process spent per candidate (from /proc: user + system), while the candidates
+saw their slots and from the first confirm until the last booking was complete. PostgreSQL and
+RabbitMQ are counted whole, so anything else using them on the machine is counted too.
 
     uv run python bench/run.py --only e2e_bookings [--quick] [--rates 5,10,20] [--seconds 20]
 """
@@ -110,15 +113,17 @@ def _cpu_snapshot(stack: object) -> dict[str, float]:
     return out
 
 
-def _print_cpu(before: dict[str, float], after: dict[str, float], bookings: int) -> None:
+def _print_cpu(what: str, before: dict[str, float], after: dict[str, float], n: int) -> None:
+    """CPU ms per candidate for one phase, by process (largest first)."""
     used = {k: after.get(k, 0.0) - v for k, v in before.items()}
     total = sum(used.values())
-    if not bookings or total <= 0:
+    if not n or total <= 0:
         return
     parts = sorted(used.items(), key=lambda kv: -kv[1])
     print(
-        f"{'':<12} CPU per booking {total / bookings * 1000:.0f} ms: "
-        + ", ".join(f"{k} {v / bookings * 1000:.0f}" for k, v in parts if v > 0.0005 * bookings),
+        f"{'':<12} CPU per candidate, {what}: {total / n * 1000:.0f} ms ("
+        + ", ".join(f"{k} {v / n * 1000:.0f}" for k, v in parts if v > 0.0005 * n)
+        + ")",
         flush=True,
     )
 
@@ -200,9 +205,10 @@ def _candidate_client(gateway: str, i: int) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=gateway, timeout=60, transport=transport)
 
 
-async def _load(gateway: str, tokens: list[str], scenario: Scenario) -> None:
-    clients = [_candidate_client(gateway, i) for i in range(len(tokens))]
-    # Each candidate first sees the slots (not timed), then confirms on schedule.
+async def _first_slots(
+    clients: list[httpx.AsyncClient], tokens: list[str], scenario: Scenario
+) -> list[str | None]:
+    """Each candidate first sees the slots (not timed): the first one offered, or None."""
     sem = asyncio.Semaphore(16)
 
     async def first_slot(client: httpx.AsyncClient, token: str) -> str | None:
@@ -214,6 +220,19 @@ async def _load(gateway: str, tokens: list[str], scenario: Scenario) -> None:
                 await asyncio.sleep(0.5)
             scenario.refused[f"slots {r.status_code}"] += 1
             return None
+
+    return list(
+        await asyncio.gather(*(first_slot(c, t) for c, t in zip(clients, tokens, strict=True)))
+    )
+
+
+async def _confirm_all(
+    clients: list[httpx.AsyncClient],
+    tokens: list[str],
+    starts: list[str | None],
+    scenario: Scenario,
+) -> None:
+    """The candidates confirm on schedule, open loop at the scenario's rate."""
 
     async def confirm(client: httpx.AsyncClient, token: str, start: str | None) -> None:
         if start is None:
@@ -230,20 +249,14 @@ async def _load(gateway: str, tokens: list[str], scenario: Scenario) -> None:
             return
         scenario.booked.append(Booked(sent, time.monotonic() - t0, r.json()["booking"]["id"]))
 
-    try:
-        starts = await asyncio.gather(
-            *(first_slot(c, t) for c, t in zip(clients, tokens, strict=True))
-        )
-        # What is timed: from the first confirm sent to the last one answered.
-        began = time.monotonic()
-        tasks = []
-        for i, (client, token, start) in enumerate(zip(clients, tokens, starts, strict=True)):
-            await asyncio.sleep(max(0.0, began + i / scenario.rate - time.monotonic()))
-            tasks.append(asyncio.create_task(confirm(client, token, start)))
-        await asyncio.gather(*tasks)
-        scenario.confirm_span = time.monotonic() - began
-    finally:
-        await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
+    # What is timed: from the first confirm sent to the last one answered.
+    began = time.monotonic()
+    tasks = []
+    for i, (client, token, start) in enumerate(zip(clients, tokens, starts, strict=True)):
+        await asyncio.sleep(max(0.0, began + i / scenario.rate - time.monotonic()))
+        tasks.append(asyncio.create_task(confirm(client, token, start)))
+    await asyncio.gather(*tasks)
+    scenario.confirm_span = time.monotonic() - began
 
 
 async def _completion(ops_db: str, booked: list[Booked], limit: float) -> dict[str, float]:
@@ -340,14 +353,18 @@ async def run(rates: list[float], seconds: float, scenarios: list[str], log_leve
                         await sandbox.post(
                             f"{graph}/_sandbox/faults", json={"status": 503, "rate": 0.15 / 0.85}
                         )
-                    cpu_before = _cpu_snapshot(stack)
+                    clients = [_candidate_client(gateway, i) for i in range(len(tokens))]
                     try:
-                        await _load(gateway, tokens, scenario)
+                        cpu_start = _cpu_snapshot(stack)
+                        starts = await _first_slots(clients, tokens, scenario)
+                        cpu_before = _cpu_snapshot(stack)
+                        await _confirm_all(clients, tokens, starts, scenario)
                         done = await _completion(
                             urls["ops"], scenario.booked, limit=max(60.0, seconds * 3)
                         )
                         cpu_after = _cpu_snapshot(stack)
                     finally:
+                        await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
                         await sandbox.post(f"{graph}/_sandbox/faults", json={"clear": True})
                     # Completed per second: from the first confirm sent to the last completion.
                     sent = {b.booking_id: b.sent_at for b in scenario.booked}
@@ -368,7 +385,8 @@ async def run(rates: list[float], seconds: float, scenarios: list[str], log_leve
                     )
                     if scenario.refused:
                         print(f"{'':<12} not booked: {dict(scenario.refused)}", flush=True)
-                    _print_cpu(cpu_before, cpu_after, len(done))
+                    _print_cpu("seeing slots", cpu_start, cpu_before, len(tokens))
+                    _print_cpu("confirm → event + note", cpu_before, cpu_after, len(done))
     except Exception as exc:
         print(f"e2e_bookings failed: {type(exc).__name__}: {exc}")
         rc = 1
