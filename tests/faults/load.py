@@ -328,7 +328,10 @@ class Load:
                     ok = len(live) == 1 and noted
                 if ok:
                     report.completed += 1
-                elif flagged:
+                elif flagged and state is not None:
+                    # A side effect failed visibly. An accepted booking scheduling never
+                    # announced is lost whatever the request's flag says: the flag may be
+                    # about something else (a mail that failed for good, say).
                     report.flagged += 1
                 else:
                     report.lost.append(
