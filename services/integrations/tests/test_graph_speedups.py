@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from importlib.metadata import version
 
 import pytest
 from integrations_service.graph import speedups
@@ -77,10 +78,15 @@ def test_the_fast_deserializers_read_an_event_and_a_user_as_the_sdk_does(restore
     assert speedups.install()  # idempotent
 
 
-def test_an_sdk_whose_entity_reads_more_fields_keeps_its_own(restore: None) -> None:
-    def richer(self: Entity) -> dict:
-        return {**ORIGINAL(self), "createdBy": lambda n: None}
+def test_the_sdk_version_read_is_the_one_installed() -> None:
+    # After an msgraph-sdk upgrade: read the new Entity.get_field_deserializers, run the test
+    # above (it compares against the SDK's own), then move CHECKED_VERSION.
+    assert version("msgraph-sdk") == speedups.CHECKED_VERSION
+    assert set(ORIGINAL(Entity())) == {"id", "@odata.type"}
 
-    Entity.get_field_deserializers = richer  # type: ignore[method-assign]
+
+def test_another_sdk_version_keeps_its_own(restore: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    Entity.get_field_deserializers = ORIGINAL  # type: ignore[method-assign]
+    monkeypatch.setattr(speedups, "CHECKED_VERSION", "0.0.0")
     assert not speedups.install()
-    assert Entity.get_field_deserializers is richer
+    assert Entity.get_field_deserializers is ORIGINAL
