@@ -500,7 +500,8 @@ def test_the_runbook_schedule_is_the_one_checked() -> None:
 
 @pytest.mark.parametrize("directory", KUSTOMIZATIONS, ids=lambda p: p.name)
 def test_cronjobs_run_the_runbook_tasks_once_on_its_schedule(directory: Path) -> None:
-    crons = of_kind(render(directory), "CronJob")
+    objects = render(directory)
+    crons = of_kind(objects, "CronJob")
     by_script = {}
     for name, cron in crons.items():
         container = the_container(cron)
@@ -518,7 +519,7 @@ def test_cronjobs_run_the_runbook_tasks_once_on_its_schedule(directory: Path) ->
         )
         assert 0 < job["activeDeadlineSeconds"] < period, name
         # Each run announces its schedule, by which ops tells a CronJob that stopped running.
-        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        env, _ = container_env(container, objects)
         assert env.get("ONCE_SCHEDULE_SECONDS") == str(period), name
     assert {s: c["spec"]["schedule"] for s, c in by_script.items()} == RUNBOOK_SCHEDULE
 
@@ -569,10 +570,11 @@ def test_apis_listen_on_the_settings_port_behind_a_service_of_the_service_name()
 def test_every_api_and_worker_is_scraped_where_it_serves_metrics() -> None:
     # APIs serve /metrics on their own port; a long-lived worker on METRICS_PORT (servicekit's
     # WorkerRuntime), which must be set, or it serves none. `--once` runs never listen.
-    for name, obj in workloads(render(BASE)).items():
+    objects = render(BASE)
+    for name, obj in workloads(objects).items():
         container = the_container(obj)
         annotations = pod_template(obj)["metadata"].get("annotations", {})
-        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        env, _ = container_env(container, objects)  # what the process sees, ConfigMaps too
         if role(obj) in ("api", "worker"):
             [port] = container["ports"]
             if role(obj) == "worker":
